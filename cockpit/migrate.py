@@ -1,0 +1,47 @@
+"""`cockpit migrate`: bring a database to the newest schema with Alembic."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+from cockpit.errors import CockpitError
+from cockpit.store import CONNECTION_ERRORS, connection_error, describe
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def ensure_postgis(conn: sa.Connection, url: str) -> None:
+    available = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+    if not available:
+        raise CockpitError(
+            f"the server of {describe(url)} has no PostGIS: install it there "
+            "(Debian: apt-get install postgresql-<version>-postgis-3)"
+        )
+
+
+def upgrade(eng: Engine, revision: str = "head") -> None:
+    url = eng.url.render_as_string(hide_password=True)
+    try:
+        with eng.begin() as conn:
+            ensure_postgis(conn, url)
+            command.upgrade(alembic_config(conn), revision)
+    except CONNECTION_ERRORS as exc:
+        raise connection_error(exc, url) from None
+
+
+def current(eng: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with eng.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

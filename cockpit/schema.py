@@ -1,0 +1,117 @@
+"""The event store's tables: the contract that operators' systems write to (docs/schema.md).
+
+Alembic migrations (cockpit/migrations) create exactly this; a test compares the two.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+
+LEVELS = ("city", "district", "street", "community", "grid")
+SOURCES = ("hotline_12345", "grid_app", "iot", "video_ai", "mailbox", "citizen_app")
+STATUSES = ("reported", "dispatched", "handling", "follow_up", "closed")
+HANDLING_LEVELS = ("community", "street", "district")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+units = sa.Table(
+    "units", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("code", sa.Text, nullable=False, unique=True, comment="unified unit/grid code (统一网格编码)"),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("units.id"), index=True),
+    sa.Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=True)),
+    sa.Column("population", sa.Integer),
+    sa.CheckConstraint(_in("level", LEVELS), name="level"),
+    sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+)
+
+# Every (ancestor, descendant) pair of the unit tree, each unit being its own ancestor at
+# depth 0. Maintained by a trigger on `units` (migration 0001); lets "events in a unit's
+# subtree" be one indexed join whatever the depth of the tree.
+unit_closure = sa.Table(
+    "unit_closure", metadata,
+    sa.Column("ancestor_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("descendant_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("depth", sa.SmallInteger, nullable=False),
+    sa.Index("ix_unit_closure_descendant_id", "descendant_id", "ancestor_id"),
+)
+
+categories = sa.Table(
+    "categories", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("code", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("categories.id")),
+    sa.Column("deadline_hours", sa.Integer, comment="time allowed to close (限时办结); NULL on groups"),
+    sa.CheckConstraint("deadline_hours IS NULL OR deadline_hours > 0", name="deadline_positive"),
+)
+
+departments = sa.Table(
+    "departments", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("code", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("source", sa.Text, nullable=False, comment="channel (渠道)"),
+    sa.Column("external_id", sa.Text, nullable=False, comment="the id in the source system"),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
+    sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("location", Geometry("POINT", srid=4326, spatial_index=True)),
+    sa.Column("grid_id", sa.Integer, sa.ForeignKey("units.id"),
+              comment="grid containing location; filled by trigger when NULL; stays NULL outside all grids"),
+    sa.Column("status", sa.Text, nullable=False, server_default="reported"),
+    sa.Column("handling_level", sa.Text),
+    sa.Column("department_id", sa.Integer, sa.ForeignKey("departments.id")),
+    sa.Column("deadline_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("rating", sa.SmallInteger, comment="1-5 stars (五星评价)"),
+    sa.Column("rated_at", sa.DateTime(timezone=True)),
+    sa.Column("supervised", sa.Boolean, nullable=False, server_default=sa.false(), comment="挂牌督办"),
+    sa.Column("description", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("reporter_name", sa.Text, comment="personal data"),
+    sa.Column("reporter_phone", sa.Text, comment="personal data"),
+    sa.UniqueConstraint("source", "external_id"),
+    sa.CheckConstraint(_in("source", SOURCES), name="source"),
+    sa.CheckConstraint(_in("status", STATUSES), name="status"),
+    sa.CheckConstraint(f"handling_level IS NULL OR {_in('handling_level', HANDLING_LEVELS)}", name="handling_level"),
+    sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
+    sa.CheckConstraint("closed_at IS NULL OR closed_at >= reported_at", name="closed_after_reported"),
+    sa.Index("ix_events_reported_at", "reported_at"),
+    sa.Index("ix_events_grid_id_reported_at", "grid_id", "reported_at"),
+    sa.Index("ix_events_open_deadline", "deadline_at", postgresql_where=sa.text("closed_at IS NULL")),
+)
+
+event_transitions = sa.Table(
+    "event_transitions", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.BigInteger, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), comment="unit acting / receiving"),
+    sa.Column("department_id", sa.Integer, sa.ForeignKey("departments.id")),
+    sa.Column("note", sa.Text),
+    sa.CheckConstraint(f"from_status IS NULL OR {_in('from_status', STATUSES)}", name="from_status"),
+    sa.CheckConstraint(_in("to_status", STATUSES), name="to_status"),
+    sa.Index("ix_event_transitions_event_id_at", "event_id", "at"),
+)

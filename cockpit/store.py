@@ -1,0 +1,94 @@
+"""Where the store is and how to reach it; turns connection failures into one-line errors."""
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+# Connection trouble (refused, unknown host/db, server gone): a user's problem, not a bug.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+from cockpit.config import settings
+from cockpit.errors import CockpitError
+from cockpit.pgcluster import ManagedCluster
+
+
+def managed_cluster() -> ManagedCluster:
+    return ManagedCluster(settings().state_dir)
+
+
+def database_url() -> str:
+    """The libpq URI of the store in use: COCKPIT_DATABASE_URL, else the managed cluster's."""
+    return settings().database_url or managed_cluster().url()
+
+
+def sqlalchemy_url(libpq_url: str) -> sa.URL:
+    try:
+        url = make_url(libpq_url)
+    except ArgumentError:
+        raise CockpitError(f"not a database URL: {libpq_url!r} (expected postgresql://user@host:port/dbname)")
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise CockpitError(f"the store must be PostgreSQL + PostGIS, not {url.get_backend_name()!r}")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def describe(url: str) -> str:
+    """host:port/db of a URL, without its password, for messages."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        return url
+    return f"{u.host or 'localhost'}:{u.port or 5432}/{u.database or ''}"
+
+
+def connection_error(exc: Exception, url: str) -> CockpitError:
+    """One line naming the store and PostgreSQL's own first line of complaint."""
+    orig = getattr(exc, "orig", exc)
+    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
+    first = first.split(": ", 1)[-1] if first.startswith("connection failed") else first
+    return CockpitError(f"cannot use the store at {describe(url)}: {first}")
+
+
+@functools.cache
+def _engine_for(url: str) -> Engine:
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 5, "application_name": "cockpit"},
+    )
+
+
+def engine(url: str | None = None) -> Engine:
+    return _engine_for(url or database_url())
+
+
+def check(eng: Engine, *, need_schema: bool = True) -> None:
+    """Raise a one-line CockpitError unless the server answers, has PostGIS and our schema."""
+    url = eng.url.render_as_string(hide_password=True)
+    try:
+        with eng.connect() as conn:
+            has_postgis = conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
+            has_schema = conn.execute(sa.text("SELECT to_regclass('public.events') IS NOT NULL")).scalar()
+    except CONNECTION_ERRORS as exc:
+        raise connection_error(exc, url) from None
+    if not has_postgis:
+        raise CockpitError(f"the database {describe(url)} has no PostGIS extension: run `cockpit migrate`")
+    if need_schema and not has_schema:
+        raise CockpitError(f"the database {describe(url)} has no cockpit schema: run `cockpit migrate`")
+
+
+@contextlib.contextmanager
+def connect(eng: Engine | None = None) -> Iterator[sa.Connection]:
+    """A connection whose driver errors become one-line CockpitErrors."""
+    eng = eng or engine()
+    try:
+        with eng.connect() as conn:
+            yield conn
+    except CONNECTION_ERRORS as exc:
+        raise connection_error(exc, eng.url.render_as_string(hide_password=True)) from None
