@@ -1,0 +1,142 @@
+"""`cockpit demo`: load a deterministic demo city and a year of its events into the store."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cockpit import demo_events as de
+from cockpit.bulkcopy import bulk_load_mode, copy_columns
+from cockpit.config import settings
+from cockpit.demo_city import City, build_city
+from cockpit.errors import CockpitError
+from cockpit.store import check, connect
+
+STORE_TABLES = "event_transitions, events, unit_closure, units, categories, departments"
+CHUNK_EVENTS = 1_000_000
+
+
+def count_events(eng: Engine) -> int:
+    with connect(eng) as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1) e")).scalar()
+
+
+def _insert_reference(cur, city: City) -> tuple[dict[str, int], list[dict]]:
+    depts = de.read_csv("demo_departments.csv")
+    with cur.copy("COPY departments (id, code, name) FROM STDIN") as cp:
+        for i, d in enumerate(depts, start=1):
+            cp.write_row((i, d["code"], d["name"]))
+    dept_id = {d["code"]: i for i, d in enumerate(depts, start=1)}
+    cats = de.read_csv("demo_categories.csv")
+    groups = list(dict.fromkeys((c["group_code"], c["group_name"]) for c in cats))
+    with cur.copy("COPY categories (id, code, name, parent_id, deadline_hours) FROM STDIN") as cp:
+        for i, (code, name) in enumerate(groups, start=1):
+            cp.write_row((i, code, name, None, None))
+        group_id = {code: i for i, (code, _) in enumerate(groups, start=1)}
+        for i, c in enumerate(cats, start=len(groups) + 1):
+            cp.write_row((i, c["code"], c["name"], group_id[c["group_code"]], int(c["deadline_hours"])))
+    with cur.copy("COPY units (id, code, name, level, parent_id, geom, population) FROM STDIN") as cp:
+        for i, u in enumerate(city.units, start=1):
+            geom = shapely.to_wkb(shapely.set_srid(u.geom, 4326), hex=True, include_srid=True)
+            cp.write_row((i, u.code, u.name, u.level, None if u.parent is None else u.parent + 1,
+                          geom, u.population))
+    for table in ("departments", "categories", "units"):
+        cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    return dept_id, cats
+
+
+def _reference(city: City, cats: list[dict], dept_id: dict[str, int]) -> de.Reference:
+    n_groups = len(dict.fromkeys(c["group_code"] for c in cats))
+    grid_idx = city.of_level("grid")
+
+    def ancestor_at(i: int, level: str) -> int:
+        """The unit at `level` above unit i, or the nearest one above if the level is missing."""
+        order = ["grid", "community", "street", "district", "city"]
+        j = i
+        while city.units[j].parent is not None and order.index(city.units[j].level) < order.index(level):
+            j = city.units[j].parent
+        return j + 1  # database id
+
+    streets = {}
+    grid_street = np.array([streets.setdefault(ancestor_at(i, "street"), len(streets)) for i in grid_idx])
+    return de.Reference(
+        category_ids=np.arange(n_groups + 1, n_groups + 1 + len(cats)),
+        category_group=[c["group_code"] for c in cats],
+        category_dept=np.array([dept_id[c["department_code"]] for c in cats]),
+        deadline_h=np.array([int(c["deadline_hours"]) for c in cats]),
+        weight=np.array([float(c["weight"]) for c in cats]),
+        iot=np.array([int(c["iot"]) for c in cats]),
+        video=np.array([int(c["video"]) for c in cats]),
+        grid_ids=np.array([i + 1 for i in grid_idx]),
+        grid_polys=np.array([city.units[i].geom for i in grid_idx]),
+        grid_weight=np.array([city.units[i].population for i in grid_idx], dtype=float),
+        grid_level_unit=np.array([[ancestor_at(i, lv) for lv in ("community", "street", "district")]
+                                  for i in grid_idx]),
+        grid_street=grid_street,
+    )
+
+
+def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 511_000, days: int = 365,
+              now: datetime | None = None, replace: bool = False,
+              progress: Callable[[str], None] = print) -> dict:
+    """Replace the store's contents with the demo city; returns what was loaded."""
+    if grids < 10:
+        raise CockpitError("--grids must be at least 10")
+    if events < 0 or days < 1:
+        raise CockpitError("--events must be >= 0 and --days >= 1")
+    check(eng)
+    existing = count_events(eng)
+    if existing and not replace:
+        raise CockpitError("the store already holds events; pass --replace to wipe it and load the demo")
+    tz = settings().timezone
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    started = time.monotonic()
+    rng = np.random.default_rng(seed)
+    city = build_city(rng, grids)
+    progress(f"city: {len(city.units):,} units ({len(city.of_level('grid')):,} grids) "
+             f"in {time.monotonic() - started:.1f} s")
+
+    raw = eng.raw_connection()
+    try:
+        cur = raw.cursor()
+        # TRUNCATE in this transaction lets COPY FREEZE skip later vacuuming (and, on a
+        # wal_level=minimal server such as the managed one, skip the WAL too).
+        cur.execute(f"TRUNCATE {STORE_TABLES} RESTART IDENTITY CASCADE")
+        dept_id, cats = _insert_reference(cur, city)
+        ref = _reference(city, cats, dept_id)
+        plan = de.make_plan(ref, rng, events, days, now, tz)
+        n_events = n_transitions = 0
+        seq = np.zeros(len(de.SOURCES), dtype=np.int64)
+        with bulk_load_mode(cur, ["events", "event_transitions"]):
+            day = 0
+            while day < days:
+                hi = day + 1
+                while hi < days and plan.day_count[day:hi + 1].sum() <= CHUNK_EVENTS:
+                    hi += 1
+                ev_cols, tr_cols = de.generate_chunk(ref, plan, day, hi, n_events + 1, n_transitions + 1,
+                                                     seq, seed)
+                n_events += copy_columns(cur, "events", ev_cols, freeze=True)
+                n_transitions += copy_columns(cur, "event_transitions", tr_cols, freeze=True)
+                day = hi
+                progress(f"events {n_events:,}/{events:,} ({n_events / max(events, 1):.0%}), "
+                         f"transitions {n_transitions:,}, {time.monotonic() - started:.0f} s")
+            progress("building indexes and constraints ...")
+        for table in ("events", "event_transitions"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"greatest((SELECT max(id) FROM {table}), 1))")
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("ANALYZE"))
+    took = time.monotonic() - started
+    progress(f"demo city loaded: {n_events:,} events, {n_transitions:,} transitions in {took:.1f} s")
+    return {"units": len(city.units), "events": n_events, "transitions": n_transitions, "seconds": took}
