@@ -1,0 +1,161 @@
+"""The `cockpit` command. A user's mistake gets one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+from cockpit.errors import CockpitError
+
+EXIT_USER_ERROR = 2
+
+
+def _cmd_db(args) -> int:
+    from cockpit.config import settings
+    from cockpit.store import describe, managed_cluster
+
+    s = settings()
+    if s.database_url and args.action != "url":
+        print(f"COCKPIT_DATABASE_URL is set ({describe(s.database_url)}): the managed cluster is not used")
+        return 0
+    cluster = managed_cluster()
+    if args.action == "up":
+        url = cluster.up()
+        print(f"local PostgreSQL running: {url}")
+    elif args.action == "down":
+        print("local PostgreSQL stopped" if cluster.down() else "local PostgreSQL was not running")
+    elif args.action == "status":
+        state = cluster.status()
+        print(f"{state}: {cluster.data}" + (f" on port {cluster.port}" if state != "absent" else ""))
+        return 0 if state == "running" else 3
+    elif args.action == "url":
+        print(s.database_url or cluster.url())
+    return 0
+
+
+def _cmd_migrate(args) -> int:
+    from cockpit import migrate, store
+
+    eng = store.engine()
+    migrate.upgrade(eng)
+    print(f"schema at revision {migrate.current(eng)} in {store.describe(store.database_url())}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from cockpit import store
+    from cockpit.demo import count_events, load_demo
+
+    eng = store.engine()
+    store.check(eng)
+    if args.if_empty and count_events(eng):
+        print("the store already holds events: demo not loaded")
+        return 0
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            raise CockpitError(f"--now {args.now!r} is not an ISO timestamp (e.g. 2026-11-23T12:00:00+08:00)")
+        if now.tzinfo is None:
+            from cockpit.config import settings
+
+            now = now.replace(tzinfo=settings().timezone)
+    load_demo(eng, seed=args.seed, grids=args.grids, events=args.events, days=args.days, now=now,
+              replace=args.replace, progress=lambda line: print(line, flush=True))
+    return 0
+
+
+def _cmd_kpi(args) -> int:
+    from cockpit import store
+    from cockpit.config import settings
+    from cockpit.kpi import Period, unit_kpi
+
+    period = Period.parse(args.date_from, args.date_to, settings().timezone)
+    eng = store.engine()
+    store.check(eng)
+    with store.connect(eng) as conn:
+        result = unit_kpi(conn, args.unit, period)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        from cockpit.formatting import count, percent
+
+        u, p = result["unit"], result["period"]
+        print(f"{u['name']} ({u['code']}, {u['level']})  {p['from']} .. {p['to']} (exclusive), {p['timezone']}")
+        print(f"  volume             {count(result['volume'])}")
+        print(f"  closure rate       {percent(result['closure_rate'])}  ({result['closed']}/{result['volume']})")
+        print(f"  on-time rate       {percent(result['on_time_rate'])}  "
+              f"({result['closed_on_time']}/{result['closed']})")
+        print(f"  satisfaction rate  {percent(result['satisfaction_rate'])}  "
+              f"({result['satisfied']}/{result['rated']})")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from cockpit import store
+    from cockpit.serve import serve
+
+    store.check(store.engine())
+    serve(host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="the project-managed local PostgreSQL: up | down | status | url")
+    db.add_argument("action", choices=["up", "down", "status", "url"])
+    db.set_defaults(func=_cmd_db)
+
+    sub.add_parser("migrate", help="create or upgrade the store's schema (Alembic)").set_defaults(func=_cmd_migrate)
+
+    demo = sub.add_parser("demo", help="load the deterministic demo city and its events")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--grids", type=int, default=3000, help="number of grids (default 3000)")
+    demo.add_argument("--events", type=int, default=511_000, help="events over the period (default ~1,400/day)")
+    demo.add_argument("--days", type=int, default=365, help="length of the period, ending now (default 365)")
+    demo.add_argument("--now", help="the demo's 'now' (ISO timestamp); default: the current time")
+    demo.add_argument("--replace", action="store_true", help="wipe a store that already holds events")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the store holds events")
+    demo.set_defaults(func=_cmd_demo)
+
+    serve = sub.add_parser("serve", help="serve the cockpit web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8050)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=_cmd_serve)
+
+    kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period")
+    kpi.add_argument("--unit", required=True, help="unit code, e.g. 440300 or 440303-001")
+    kpi.add_argument("--from", dest="date_from", help="first local day, YYYY-MM-DD (default: 30 days ago)")
+    kpi.add_argument("--to", dest="date_to", help="day after the last, YYYY-MM-DD (default: tomorrow)")
+    kpi.add_argument("--json", action="store_true", help="machine-readable output")
+    kpi.set_defaults(func=_cmd_kpi)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CockpitError as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # driver errors that escaped a narrower handler: still one line
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            from cockpit.store import connection_error, database_url
+
+            print(f"cockpit: {connection_error(exc, database_url())}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""一量三率 — "one volume, three rates": the only place their formulas are written.
+
+For the events reported in a period [start, end) whose grid lies in a unit's subtree:
+    volume            = count of events
+    closure_rate      = closed / volume             closed: closed_at is set
+    on_time_rate      = closed_on_time / closed     closed_on_time: closed_at <= deadline_at
+    satisfaction_rate = satisfied / rated           satisfied: rating >= 4 (of 1-5 stars)
+A rate whose denominator is 0 is None ("—" on screen), never 0 or NaN. An event without a
+deadline is not counted on time: a missing deadline is a data fault, not a credit.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from cockpit.errors import CockpitError
+from cockpit.schema import events, unit_closure, units
+
+SATISFIED_MIN_STARS = 4
+DEFAULT_DAYS = 30
+
+
+def count_columns(e: sa.Table = events) -> list[sa.ColumnElement]:
+    """The counts behind the rates, as SQL aggregates over an events-shaped table."""
+    return [
+        sa.func.count().label("volume"),
+        sa.func.count().filter(e.c.closed_at.is_not(None)).label("closed"),
+        sa.func.count().filter(e.c.closed_at <= e.c.deadline_at).label("closed_on_time"),
+        sa.func.count().filter(e.c.rating.is_not(None)).label("rated"),
+        sa.func.count().filter(e.c.rating >= SATISFIED_MIN_STARS).label("satisfied"),
+    ]
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass(frozen=True)
+class Counts:
+    volume: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    rated: int = 0
+    satisfied: int = 0
+
+    @property
+    def closure_rate(self) -> float | None:
+        return rate(self.closed, self.volume)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return rate(self.closed_on_time, self.closed)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return rate(self.satisfied, self.rated)
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "closure_rate": self.closure_rate,
+            "on_time_rate": self.on_time_rate,
+            "satisfaction_rate": self.satisfaction_rate,
+        }
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar days [first, end) in the city's time zone."""
+    first: date
+    end: date  # exclusive
+    tz: ZoneInfo
+
+    @property
+    def start_utc(self) -> datetime:
+        return datetime.combine(self.first, time(), self.tz)
+
+    @property
+    def end_utc(self) -> datetime:
+        return datetime.combine(self.end, time(), self.tz)
+
+    @classmethod
+    def last_days(cls, days: int, tz: ZoneInfo, today: date | None = None) -> Period:
+        """The last `days` local days, today included."""
+        today = today or datetime.now(tz).date()
+        return cls(today - timedelta(days=days - 1), today + timedelta(days=1), tz)
+
+    @classmethod
+    def parse(cls, first: str | None, end: str | None, tz: ZoneInfo) -> Period:
+        """From --from/--to strings (YYYY-MM-DD, `to` exclusive); defaults: the last 30 days."""
+        default = cls.last_days(DEFAULT_DAYS, tz)
+
+        def day(text: str | None, flag: str, fallback: date) -> date:
+            if text is None:
+                return fallback
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                raise CockpitError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
+
+        end_day = day(end, "--to", default.end)
+        first_day = day(first, "--from", end_day - timedelta(days=DEFAULT_DAYS) if end else default.first)
+        if first_day >= end_day:
+            raise CockpitError(f"--from {first_day} must be before --to {end_day} (--to is exclusive)")
+        return cls(first_day, end_day, tz)
+
+    def as_dict(self) -> dict:
+        return {"from": self.first.isoformat(), "to": self.end.isoformat(), "timezone": self.tz.key}
+
+
+def find_unit(conn: sa.Connection, code: str) -> sa.Row:
+    row = conn.execute(
+        sa.select(units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
+        .where(units.c.code == code)
+    ).first()
+    if row is None:
+        raise CockpitError(f"no unit with code {code!r}")
+    return row
+
+
+def root_unit(conn: sa.Connection) -> sa.Row:
+    """The top of the tree (the city); the first one if several roots exist."""
+    row = conn.execute(
+        sa.select(units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
+        .where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
+    ).first()
+    if row is None:
+        raise CockpitError("the store has no units yet: load some (e.g. `cockpit demo`)")
+    return row
+
+
+def unit_counts(conn: sa.Connection, unit_id: int, period: Period) -> Counts:
+    """The counts for a unit's subtree over a period, from the events table."""
+    query = (
+        sa.select(*count_columns())
+        .select_from(events.join(unit_closure, unit_closure.c.descendant_id == events.c.grid_id))
+        .where(
+            unit_closure.c.ancestor_id == unit_id,
+            events.c.reported_at >= period.start_utc,
+            events.c.reported_at < period.end_utc,
+        )
+    )
+    return Counts(**conn.execute(query).one()._asdict())
+
+
+def unit_kpi(conn: sa.Connection, code: str, period: Period) -> dict:
+    """What `cockpit kpi --json` prints and the screen shows for one unit."""
+    unit = find_unit(conn, code)
+    return {
+        "unit": {"code": unit.code, "name": unit.name, "level": unit.level},
+        "period": period.as_dict(),
+        **unit_counts(conn, unit.id, period).as_dict(),
+    }

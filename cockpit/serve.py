@@ -1,0 +1,38 @@
+"""`cockpit serve`: the web app under gunicorn (several workers; debug off)."""
+from __future__ import annotations
+
+import socket
+
+from cockpit.errors import CockpitError
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise CockpitError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from None
+
+
+def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    _check_port(host, port)
+
+    class Cockpit(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self):
+            # The web layer is imported only here: the core package stays free of Dash.
+            from cockpit.callbacks.app import create_app
+
+            return create_app().server
+
+    print(f"cockpit: serving on http://{host}:{port}/  (Ctrl-C stops)", flush=True)
+    Cockpit().run()

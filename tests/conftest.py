@@ -1,0 +1,105 @@
+"""Throwaway databases on a real PostgreSQL + PostGIS server.
+
+The server is COCKPIT_DATABASE_URL's when set (its user must be allowed to CREATE DATABASE),
+else the project-managed cluster, started if needed. Each database made here is dropped at
+the end of the run.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from cockpit import migrate, store
+from cockpit.config import settings
+from cockpit.demo import load_demo
+from cockpit.pgcluster import ManagedCluster
+
+# The demo the read-only tests share: small enough to build in seconds, big enough to have
+# every level, channel, status and rating.
+DEMO = {"seed": 11, "grids": 300, "events": 60_000, "days": 90}
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    url = os.environ.get("COCKPIT_DATABASE_URL")
+    if url:
+        return url
+    return ManagedCluster(settings().state_dir).up()
+
+
+class Databases:
+    def __init__(self, server_url: str):
+        self.server = make_url(server_url)
+        self.made: list[str] = []
+
+    def _admin(self) -> psycopg.Connection:
+        admin = self.server.set(database="postgres").render_as_string(hide_password=False)
+        return psycopg.connect(admin, autocommit=True)
+
+    def create(self, label: str, migrated: bool = True) -> str:
+        name = f"cockpit_test_{label}_{uuid.uuid4().hex[:8]}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        url = self.server.set(database=name).render_as_string(hide_password=False)
+        if migrated:
+            migrate.upgrade(store.engine(url))
+        return url
+
+    def drop_all(self) -> None:
+        store._engine_for.cache_clear()  # pooled connections are cut by WITH (FORCE)
+        with self._admin() as conn:
+            for name in self.made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def databases(server_url):
+    dbs = Databases(server_url)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def demo_url(databases) -> str:
+    """A migrated store holding the shared demo city (read-only for tests)."""
+    url = databases.create("demo")
+    load_demo(store.engine(url), now=datetime.now(timezone.utc), progress=lambda _: None, **DEMO)
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_url) -> sa.Engine:
+    return store.engine(demo_url)
+
+
+@pytest.fixture
+def empty_url(databases) -> str:
+    """A fresh migrated store with no rows, for tests that write."""
+    return databases.create("empty")
+
+
+@pytest.fixture
+def use_store(monkeypatch):
+    """Point this process (and CLI subprocesses) at a given store URL."""
+    def point(url: str) -> str:
+        monkeypatch.setenv("COCKPIT_DATABASE_URL", url)
+        return url
+    return point
+
+
+def run_cli(*args: str, url: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real `cockpit` command in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    if url is not None:
+        full_env["COCKPIT_DATABASE_URL"] = url
+    return subprocess.run([sys.executable, "-m", "cockpit.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=300)
