@@ -1,6 +1,8 @@
 """The Dash application: pages from cockpit.layouts, behaviour from cockpit.callbacks."""
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlparse
+
 import flask
 from dash import Dash
 
@@ -11,11 +13,16 @@ from cockpit.layouts import home as home_layout
 
 
 def _lang() -> str:
-    """?lang=en|zh on the page URL, else COCKPIT_LANG (default zh)."""
-    try:
-        asked = flask.request.args.get("lang")
-    except RuntimeError:  # outside a request (e.g. layout validation)
-        asked = None
+    """?lang=en|zh on the page URL, else COCKPIT_LANG (default zh).
+
+    Dash fetches the layout with a separate request (/_dash-layout): the page's own URL,
+    and so its ?lang=, arrives as that request's Referer.
+    """
+    if not flask.has_request_context():
+        return settings().lang
+    asked = flask.request.args.get("lang")
+    if asked is None and flask.request.referrer:
+        asked = parse_qs(urlparse(flask.request.referrer).query).get("lang", [None])[0]
     return asked if asked in LANGS else settings().lang
 
 
