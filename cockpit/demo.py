@@ -1,8 +1,10 @@
 """`cockpit demo`: load a deterministic demo city and a year of its events into the store."""
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import numpy as np
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cockpit import demo_events as de
-from cockpit.bulkcopy import bulk_load_mode, copy_columns
+from cockpit.bulkcopy import Payload, bulk_load_mode, copy_payload, payload
 from cockpit.config import settings
 from cockpit.demo_city import City, build_city
 from cockpit.errors import CockpitError
@@ -81,6 +83,43 @@ def _reference(city: City, cats: list[dict], dept_id: dict[str, int]) -> de.Refe
     )
 
 
+def _payloads(ref: de.Reference, plan: de.Plan, seed: int) -> Iterator[tuple[Payload, Payload]]:
+    """COPY-ready events and transitions, about CHUNK_EVENTS events at a time, in day order."""
+    days = len(plan.day_count)
+    seq = np.zeros(len(de.SOURCES), dtype=np.int64)
+    n_events = n_transitions = 0
+    day = 0
+    while day < days:
+        hi = day + 1
+        while hi < days and plan.day_count[day:hi + 1].sum() <= CHUNK_EVENTS:
+            hi += 1
+        ev_cols, tr_cols = de.generate_chunk(ref, plan, day, hi, n_events + 1, n_transitions + 1, seq, seed)
+        n_events += len(ev_cols[0])
+        n_transitions += len(tr_cols[0])
+        yield payload("events", ev_cols), payload("event_transitions", tr_cols)
+        day = hi
+
+
+def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate `items` in a worker thread, keeping up to `depth` ready ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in items:
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    threading.Thread(target=work, daemon=True, name="demo-generator").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 511_000, days: int = 365,
               now: datetime | None = None, replace: bool = False,
               progress: Callable[[str], None] = print) -> dict:
@@ -111,21 +150,14 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         ref = _reference(city, cats, dept_id)
         plan = de.make_plan(ref, rng, events, days, now, tz)
         n_events = n_transitions = 0
-        seq = np.zeros(len(de.SOURCES), dtype=np.int64)
-        with bulk_load_mode(cur, ["events", "event_transitions"]):
-            day = 0
-            while day < days:
-                hi = day + 1
-                while hi < days and plan.day_count[day:hi + 1].sum() <= CHUNK_EVENTS:
-                    hi += 1
-                ev_cols, tr_cols = de.generate_chunk(ref, plan, day, hi, n_events + 1, n_transitions + 1,
-                                                     seq, seed)
-                n_events += copy_columns(cur, "events", ev_cols, freeze=True)
-                n_transitions += copy_columns(cur, "event_transitions", tr_cols, freeze=True)
-                day = hi
+        with bulk_load_mode(cur, ["events", "event_transitions"], progress):
+            # Generation (numpy, this process) overlaps COPY (the server): two cores, both busy.
+            for ev, tr in _prefetched(_payloads(ref, plan, seed)):
+                n_events += copy_payload(cur, ev, freeze=True)
+                n_transitions += copy_payload(cur, tr, freeze=True)
                 progress(f"events {n_events:,}/{events:,} ({n_events / max(events, 1):.0%}), "
                          f"transitions {n_transitions:,}, {time.monotonic() - started:.0f} s")
-            progress("building indexes and constraints ...")
+            progress("building keys, indexes and constraints ...")
         for table in ("events", "event_transitions"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                         f"greatest((SELECT max(id) FROM {table}), 1))")

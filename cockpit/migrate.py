@@ -14,6 +14,11 @@ from cockpit.store import CONNECTION_ERRORS, connection_error, describe
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What Alembic compares: our tables, not PostGIS's own spatial_ref_sys."""
+    return not (type_ == "table" and name == "spatial_ref_sys")
+
+
 def alembic_config(connection: sa.Connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -1,12 +1,8 @@
 """Alembic environment: the connection comes from cockpit.migrate (config.attributes)."""
 from alembic import context
 
+from cockpit.migrate import include_object
 from cockpit.schema import metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # PostGIS owns spatial_ref_sys and the tiger/topology schemas.
-    return not (type_ == "table" and name == "spatial_ref_sys")
 
 
 connection = context.config.attributes["connection"]

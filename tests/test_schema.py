@@ -1,0 +1,91 @@
+"""The schema the migrations build, and the triggers that keep it right for any writer."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from cockpit import migrate, store
+from cockpit.migrate import include_object
+from cockpit.kpi import Period, unit_kpi
+from cockpit.schema import metadata
+
+
+def test_migrations_build_exactly_the_declared_schema(empty_url):
+    eng = store.engine(empty_url)
+    with eng.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diffs = compare_metadata(ctx, metadata)
+    assert diffs == []
+    assert migrate.current(eng) == "0001"
+
+
+def test_migrations_go_down_and_up_again(empty_url):
+    eng = store.engine(empty_url)
+    migrate.upgrade(eng, "base")
+    with eng.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('public.events')")).scalar() is None
+    migrate.upgrade(eng)
+    assert migrate.current(eng) == "0001"
+
+
+def _city(conn) -> None:
+    """A city of two grids split at x = 114.5, one community above them, no district or street."""
+    conn.execute(sa.text("""
+        INSERT INTO units (code, name, level, geom) VALUES
+          ('C', '测试市', 'city', ST_Multi(ST_MakeEnvelope(114, 22, 115, 23, 4326)));
+        INSERT INTO units (code, name, level, parent_id, geom)
+          SELECT 'C-1', '一社区', 'community', id, geom FROM units WHERE code = 'C';
+        INSERT INTO units (code, name, level, parent_id, geom)
+          SELECT 'C-1-1', '一网格', 'grid', id, ST_Multi(ST_MakeEnvelope(114, 22, 114.5, 23, 4326))
+          FROM units WHERE code = 'C-1';
+        INSERT INTO units (code, name, level, parent_id, geom)
+          SELECT 'C-1-2', '二网格', 'grid', id, ST_Multi(ST_MakeEnvelope(114.5, 22, 115, 23, 4326))
+          FROM units WHERE code = 'C-1';
+        INSERT INTO categories (code, name, deadline_hours) VALUES ('X', '测试', 24);
+    """))
+
+
+def _event(conn, ext: str, lon: float, lat: float) -> int:
+    return conn.execute(sa.text("""
+        INSERT INTO events (source, external_id, category_id, reported_at, location, deadline_at)
+        SELECT 'hotline_12345', :ext, id, now(), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), now() + interval '1 day'
+        FROM categories WHERE code = 'X' RETURNING grid_id"""), {"ext": ext, "lon": lon, "lat": lat}).scalar()
+
+
+def test_plain_sql_writers_get_grids_resolved_and_nothing_dropped(empty_url):
+    eng = store.engine(empty_url)
+    with eng.begin() as conn:
+        _city(conn)
+        grid = dict(conn.execute(sa.text("SELECT code, id FROM units")).all())
+        assert _event(conn, "a", 114.2, 22.5) == grid["C-1-1"]
+        assert _event(conn, "b", 114.8, 22.5) == grid["C-1-2"]
+        assert _event(conn, "c", 120.0, 30.0) is None  # outside every grid: kept, unplaced
+        conn.execute(sa.text("UPDATE events SET location = ST_SetSRID(ST_MakePoint(114.9, 22.9), 4326) "
+                             "WHERE external_id = 'a'"))
+        moved = conn.execute(sa.text("SELECT grid_id FROM events WHERE external_id = 'a'")).scalar()
+        total = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
+    assert moved == grid["C-1-2"] and total == 3
+
+
+def test_closure_follows_the_tree_and_kpis_follow_the_closure(empty_url):
+    """A city with only city/community/grid levels; a grid moved to another parent."""
+    eng = store.engine(empty_url)
+    with eng.begin() as conn:
+        _city(conn)
+        _event(conn, "a", 114.2, 22.5)
+        _event(conn, "b", 114.8, 22.5)
+        conn.execute(sa.text("""
+            INSERT INTO units (code, name, level, parent_id)
+            SELECT 'C-2', '二社区', 'community', id FROM units WHERE code = 'C';
+            UPDATE units SET parent_id = (SELECT id FROM units WHERE code = 'C-2') WHERE code = 'C-1-2';"""))
+    period = Period.last_days(1, ZoneInfo("Asia/Shanghai"))
+    with eng.connect() as conn:
+        volumes = {code: unit_kpi(conn, code, period)["volume"] for code in ("C", "C-1", "C-2", "C-1-1", "C-1-2")}
+        depth = conn.execute(sa.text("""
+            SELECT depth FROM unit_closure c JOIN units a ON a.id = c.ancestor_id JOIN units d ON d.id = c.descendant_id
+            WHERE a.code = 'C' AND d.code = 'C-1-2'""")).scalar()
+    assert volumes == {"C": 2, "C-1": 1, "C-2": 1, "C-1-1": 1, "C-1-2": 1}
+    assert depth == 2
