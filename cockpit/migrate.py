@@ -35,14 +35,22 @@ def ensure_postgis(conn: sa.Connection, url: str) -> None:
         )
 
 
-def upgrade(eng: Engine, revision: str = "head") -> None:
+def _run(eng: Engine, step, revision: str) -> None:
     url = eng.url.render_as_string(hide_password=True)
     try:
         with eng.begin() as conn:
             ensure_postgis(conn, url)
-            command.upgrade(alembic_config(conn), revision)
+            step(alembic_config(conn), revision)
     except CONNECTION_ERRORS as exc:
         raise connection_error(exc, url) from None
+
+
+def upgrade(eng: Engine, revision: str = "head") -> None:
+    _run(eng, command.upgrade, revision)
+
+
+def downgrade(eng: Engine, revision: str) -> None:
+    _run(eng, command.downgrade, revision)
 
 
 def current(eng: Engine) -> str | None:

@@ -24,7 +24,7 @@ def test_migrations_build_exactly_the_declared_schema(empty_url):
 
 def test_migrations_go_down_and_up_again(empty_url):
     eng = store.engine(empty_url)
-    migrate.upgrade(eng, "base")
+    migrate.downgrade(eng, "base")
     with eng.connect() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('public.events')")).scalar() is None
     migrate.upgrade(eng)
