@@ -75,6 +75,11 @@ class Period:
     tz: ZoneInfo
 
     @property
+    def last(self) -> date:
+        """The last day included."""
+        return self.end - timedelta(days=1)
+
+    @property
     def start_utc(self) -> datetime:
         return datetime.combine(self.first, time(), self.tz)
 

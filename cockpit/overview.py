@@ -22,7 +22,7 @@ def city_overview(lang: str = "zh") -> dict:
         "values": [count(counts.volume), percent(counts.closure_rate), percent(counts.on_time_rate),
                    percent(counts.satisfaction_rate)],
         "details": [
-            f"{t('last_30_days', lang)} · {period.first:%m-%d}–{period.end:%m-%d}",
+            f"{t('last_30_days', lang)} · {period.first:%m-%d}–{period.last:%m-%d}",
             f"{counts.closed:,} / {counts.volume:,}",
             f"{counts.closed_on_time:,} / {counts.closed:,}",
             f"{counts.satisfied:,} / {counts.rated:,}",

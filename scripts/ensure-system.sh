@@ -23,6 +23,8 @@ fi
 if [ $want_browser = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  # a CJK font so screenshots of the Chinese UI show characters, not boxes
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 fi
 [ ${#missing[@]} = 0 ] && exit 0
 
