@@ -239,14 +239,15 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     t_fu = work_from + _span(rng, n, 0.2, 0.75, deadline_h * speed * np.where(level == 2, 1.3, 1.0))
     t_close = t_fu + _span(rng, n, 3.0, 0.8, urgency)
 
-    # a few events get stuck in a stage and never move on (they become overdue)
+    # a few events get stuck in a stage for weeks; the recent ones are the overdue backlog
     stuck = rng.random(n) < 0.012
     stuck_stage = rng.integers(1, 4, n)  # stuck after: 1 dispatched, 2 handling, 3 follow-up
-    t_hand = np.where(stuck & (stuck_stage < 2), NEVER, t_hand)
-    t_esc = np.where(stuck & (stuck_stage < 2), NEVER, t_esc)
-    t_hand2 = np.where(stuck & (stuck_stage < 2), NEVER, t_hand2)
-    t_fu = np.where(stuck & (stuck_stage < 3), NEVER, t_fu)
-    t_close = np.where(stuck, NEVER, t_close)
+    lag = np.where(stuck, _span(rng, n, 15 * 24, 0.6), 0)
+    t_hand = t_hand + np.where(stuck_stage < 2, lag, 0)
+    t_esc = np.where(escalated, t_esc + np.where(stuck_stage < 2, lag, 0), NEVER)
+    t_hand2 = np.where(escalated, t_hand2 + np.where(stuck_stage < 2, lag, 0), NEVER)
+    t_fu = t_fu + np.where(stuck_stage < 3, lag, 0)
+    t_close = t_close + lag
 
     now = plan.now_us
     done = {name: t <= now for name, t in
