@@ -23,15 +23,25 @@ SATISFIED_MIN_STARS = 4
 DEFAULT_DAYS = 30
 
 
+# The events each count counts (None: every event in scope). Also used by cockpit.measures
+# for the rollups and their triggers, so every path counts exactly the same events.
+CONDITIONS = {
+    "volume": lambda e: None,
+    "closed": lambda e: e.c.closed_at.is_not(None),
+    "closed_on_time": lambda e: e.c.closed_at <= e.c.deadline_at,
+    "rated": lambda e: e.c.rating.is_not(None),
+    "satisfied": lambda e: e.c.rating >= SATISFIED_MIN_STARS,
+}
+COUNT_NAMES = tuple(CONDITIONS)
+
+
 def count_columns(e: sa.Table = events) -> list[sa.ColumnElement]:
     """The counts behind the rates, as SQL aggregates over an events-shaped table."""
-    return [
-        sa.func.count().label("volume"),
-        sa.func.count().filter(e.c.closed_at.is_not(None)).label("closed"),
-        sa.func.count().filter(e.c.closed_at <= e.c.deadline_at).label("closed_on_time"),
-        sa.func.count().filter(e.c.rating.is_not(None)).label("rated"),
-        sa.func.count().filter(e.c.rating >= SATISFIED_MIN_STARS).label("satisfied"),
-    ]
+    columns = []
+    for name, condition in CONDITIONS.items():
+        where = condition(e)
+        columns.append((sa.func.count() if where is None else sa.func.count().filter(where)).label(name))
+    return columns
 
 
 def rate(numerator: int, denominator: int) -> float | None:

@@ -1,0 +1,346 @@
+"""Pre-aggregated events, kept right by triggers whoever writes, so a click costs milliseconds.
+
+Plain GROUP BY over 10 M events takes 0.5-1 s; the screens need < 150 ms. Two rollups:
+
+kpi_rollup    (unit, local day, category group, channel) -> every measure of cockpit.measures
+stage_rollup  (unit, local day, status, duration bucket) -> how many stints lasted that long
+
+Only *rolled-up units* get rows: those with grids at least two levels below them (city,
+districts and streets in the demo; ~1 M rows for 10 M events). Smaller units (communities,
+grids) have few events and are answered from raw events through their indexes
+(cockpit.drilldown picks per unit). Which units qualify follows the tree (rollup_units).
+
+Triggers maintain both for any writer, plain SQL included:
+- events: statement-level INSERT/UPDATE/DELETE triggers add the new rows' measures and take
+  the old rows' away (transition tables), so a close, a rating, an escalation or a moved
+  point is reflected at once; TRUNCATE empties the rollups.
+- event_transitions: an INSERT adds each new row's stint (time since the event's previous
+  transition, or since it was reported) to stage_rollup. Transitions are append-only, in time
+  order (docs/schema.md); anything else needs `cockpit rollup rebuild`.
+- units: a change to the tree rebuilds the rollups when it changes which units are rolled up
+  or where grids hang.
+
+Days are local days of the time zone recorded in rollup_state; if COCKPIT_TIMEZONE differs,
+`cockpit migrate` rebuilds (and until then the drill-down reads raw events, correct but slow).
+
+The SQL below is rendered from cockpit.measures, so the triggers count what the raw path
+counts; migrations install it (a change here ships with a migration that re-installs).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from cockpit.kpi import Period
+from cockpit.measures import MEASURES, signed
+from cockpit.schema import events, metadata
+
+log = logging.getLogger(__name__)
+
+BUCKETS = 40  # half-octaves of minutes: 0 .. ~500 days, each bucket ~41% wide
+
+rollup_units = sa.Table(
+    "rollup_units", metadata,
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+)
+
+rollup_state = sa.Table(
+    "rollup_state", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+kpi_rollup = sa.Table(
+    "kpi_rollup", metadata,
+    sa.Column("unit_id", sa.Integer, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("grp", sa.Integer, primary_key=True, comment="category group: the item's parent, or the item"),
+    sa.Column("source", sa.Text, primary_key=True),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in MEASURES),
+)
+
+stage_rollup = sa.Table(
+    "stage_rollup", metadata,
+    sa.Column("unit_id", sa.Integer, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("stage", sa.Text, primary_key=True),
+    sa.Column("bucket", sa.SmallInteger, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+
+# -- SQL rendered from the measures ---------------------------------------------------------
+
+def _sql(stmt) -> str:
+    return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+TREE_JOIN = """JOIN unit_closure cl ON cl.descendant_id = d.grid_id
+        JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id"""
+
+
+def _measure_select(rows: str, tree_join: str = TREE_JOIN) -> str:
+    """SELECT unit, day, group, channel + signed measures FROM rows carrying a `sign` column.
+
+    `tree_join` must bind `cl.ancestor_id` to the unit each row is added to.
+    """
+    d = sa.Table("d", sa.MetaData(), *(sa.Column(c.name, c.type) for c in events.c), sa.Column("sign", sa.Integer))
+    sums = ",\n               ".join(f"{_sql(signed(d, d.c.sign, name).element)} AS {name}" for name in MEASURES)
+    return f"""
+        SELECT cl.ancestor_id AS unit_id,
+               (d.reported_at AT TIME ZONE (SELECT value FROM rollup_state WHERE key = 'timezone'))::date AS day,
+               coalesce(c.parent_id, c.id) AS grp, d.source AS source,
+               {sums}
+        FROM {rows} AS d
+        JOIN categories c ON c.id = d.category_id
+        {tree_join}
+        GROUP BY 1, 2, 3, 4"""
+
+
+def _upsert(select_sql: str) -> str:
+    cols = ", ".join(MEASURES)
+    updates = ", ".join(f"{m} = r.{m} + excluded.{m}" for m in MEASURES)
+    return (f"INSERT INTO kpi_rollup AS r (unit_id, day, grp, source, {cols}) {select_sql}\n"
+            f"        ON CONFLICT (unit_id, day, grp, source) DO UPDATE SET {updates}")
+
+
+def _stints_select(stints: str, tree_join: str = TREE_JOIN.replace("d.grid_id", "e.grid_id")) -> str:
+    """SELECT unit, day, stage, bucket, count FROM transitions carrying `prev_at`."""
+    return f"""
+    SELECT cl.ancestor_id AS unit_id,
+           (e.reported_at AT TIME ZONE (SELECT value FROM rollup_state WHERE key = 'timezone'))::date AS day,
+           t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket, count(*) AS n
+    FROM {stints} t
+    JOIN events e ON e.id = t.event_id
+    {tree_join}
+    WHERE t.from_status IS NOT NULL
+    GROUP BY 1, 2, 3, 4"""
+
+
+def install_sql() -> list[str]:
+    """Functions and triggers that keep the rollups right (run by migrations)."""
+    delta_insert = "(SELECT *, 1 AS sign FROM new_rows)"
+    delta_delete = "(SELECT *, -1 AS sign FROM old_rows)"
+    delta_update = "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows)"
+    heights = """
+        SELECT cl.ancestor_id FROM unit_closure cl JOIN units d ON d.id = cl.descendant_id
+        WHERE d.level = 'grid' GROUP BY cl.ancestor_id HAVING max(cl.depth) >= 2"""
+    fn = []
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_bucket(spent interval) RETURNS smallint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT least({BUCKETS - 1}, floor(2 * ln(1 + greatest(0, extract(epoch FROM spent)::float8) / 60) / ln(2)))::smallint
+    $$""")
+    for op, delta in (("insert", delta_insert), ("update", delta_update), ("delete", delta_delete)):
+        fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_events_{op}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        {_upsert(_measure_select(delta))};
+        RETURN NULL;
+    END $$""")
+    fn.append("""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_events_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM kpi_rollup;
+        DELETE FROM stage_rollup;
+        RETURN NULL;
+    END $$""")
+    new_stints = """(SELECT n.*, (SELECT max(p.at) FROM event_transitions p
+                         WHERE p.event_id = n.event_id AND (p.at, p.id) < (n.at, n.id)) AS prev_at
+                  FROM new_rows n)"""
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_transitions_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)
+        {_stints_select(new_stints)}
+        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n;
+        RETURN NULL;
+    END $$""")
+    all_stints = """(SELECT t.*, lag(t.at) OVER (PARTITION BY t.event_id ORDER BY t.at, t.id) AS prev_at
+                  FROM event_transitions t)"""
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_rebuild() RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM rollup_units;
+        INSERT INTO rollup_units (unit_id) {heights};
+        TRUNCATE kpi_rollup, stage_rollup;
+        -- events are added up once per grid's lowest rolled-up unit, then carried up the tree
+        CREATE TEMP TABLE lowest ON COMMIT DROP AS
+            SELECT DISTINCT ON (cl.descendant_id) cl.descendant_id AS grid_id, cl.ancestor_id AS unit_id
+            FROM unit_closure cl JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id
+            ORDER BY cl.descendant_id, cl.depth;
+        ANALYZE lowest;
+        CREATE TEMP TABLE base ON COMMIT DROP AS {_measure_select(
+            "(SELECT e.*, 1 AS sign FROM events e)",
+            "JOIN lowest cl(descendant_id, ancestor_id) ON cl.descendant_id = d.grid_id")};
+        ANALYZE base;
+        INSERT INTO kpi_rollup (unit_id, day, grp, source, {", ".join(MEASURES)})
+        SELECT cl.ancestor_id, b.day, b.grp, b.source, {", ".join(f"sum(b.{m})" for m in MEASURES)}
+        FROM base b JOIN unit_closure cl ON cl.descendant_id = b.unit_id
+        JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id
+        GROUP BY 1, 2, 3, 4;
+        CREATE TEMP TABLE stage_base ON COMMIT DROP AS {_stints_select(
+            all_stints, "JOIN lowest cl(descendant_id, ancestor_id) ON cl.descendant_id = e.grid_id")};
+        ANALYZE stage_base;
+        INSERT INTO stage_rollup (unit_id, day, stage, bucket, n)
+        SELECT cl.ancestor_id, b.day, b.stage, b.bucket, sum(b.n)
+        FROM stage_base b JOIN unit_closure cl ON cl.descendant_id = b.unit_id
+        JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id
+        GROUP BY 1, 2, 3, 4;
+        DROP TABLE lowest, base, stage_base;
+    END $$""")
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_units_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        -- rebuild when the set of rolled-up units changes, or when a unit moved in the tree
+        IF TG_OP = 'UPDATE' OR EXISTS (
+            ({heights}) EXCEPT SELECT unit_id FROM rollup_units
+        ) OR EXISTS (
+            SELECT unit_id FROM rollup_units EXCEPT ({heights})
+        ) THEN
+            PERFORM cockpit_rollup_rebuild();
+        END IF;
+        RETURN NULL;
+    END $$""")
+    triggers = [
+        "CREATE TRIGGER events_rollup_insert AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_insert()",
+        "CREATE TRIGGER events_rollup_update AFTER UPDATE ON events REFERENCING OLD TABLE AS old_rows "
+        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_update()",
+        "CREATE TRIGGER events_rollup_delete AFTER DELETE ON events REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_delete()",
+        "CREATE TRIGGER events_rollup_truncate AFTER TRUNCATE ON events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_truncate()",
+        "CREATE TRIGGER transitions_rollup_insert AFTER INSERT ON event_transitions REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_transitions_insert()",
+        # after units_closure_refresh (trigger names fire in alphabetical order)
+        "CREATE TRIGGER units_rollup_refresh AFTER INSERT OR DELETE OR UPDATE OF parent_id ON units "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_units_changed()",
+    ]
+    return fn + triggers
+
+
+def uninstall_sql() -> list[str]:
+    return [
+        "DROP TRIGGER IF EXISTS units_rollup_refresh ON units",
+        "DROP TRIGGER IF EXISTS transitions_rollup_insert ON event_transitions",
+        *(f"DROP TRIGGER IF EXISTS events_rollup_{op} ON events" for op in ("insert", "update", "delete", "truncate")),
+        "DROP FUNCTION IF EXISTS cockpit_rollup_units_changed()",
+        "DROP FUNCTION IF EXISTS cockpit_rollup_rebuild()",
+        "DROP FUNCTION IF EXISTS cockpit_rollup_transitions_insert()",
+        *(f"DROP FUNCTION IF EXISTS cockpit_rollup_events_{op}()" for op in ("insert", "update", "delete", "truncate")),
+        "DROP FUNCTION IF EXISTS cockpit_bucket(interval)",
+    ]
+
+
+# -- keeping it in step with the settings ---------------------------------------------------
+
+def recorded_timezone(conn: sa.Connection) -> str | None:
+    return conn.execute(sa.select(rollup_state.c.value).where(rollup_state.c.key == "timezone")).scalar()
+
+
+def rebuild(conn: sa.Connection, tz: ZoneInfo) -> None:
+    """Recompute both rollups from the raw tables, for days in time zone `tz`."""
+    conn.execute(postgresql.insert(rollup_state).values(key="timezone", value=tz.key)
+                 .on_conflict_do_update(index_elements=["key"], set_={"value": tz.key}))
+    conn.execute(sa.text("SET LOCAL work_mem = '512MB'"))
+    conn.execute(sa.text("SELECT cockpit_rollup_rebuild()"))
+
+
+def ensure_timezone(conn: sa.Connection, tz: ZoneInfo) -> bool:
+    """Rebuild if the rollups were made for another time zone; True if it rebuilt."""
+    if recorded_timezone(conn) == tz.key:
+        return False
+    rebuild(conn, tz)
+    return True
+
+
+# -- reading --------------------------------------------------------------------------------
+
+def rolled_up(conn: sa.Connection, unit_ids: Iterable[int], tz: ZoneInfo) -> set[int]:
+    """Which of these units can be answered from the rollups (in this time zone)."""
+    if recorded_timezone(conn) != tz.key:
+        log.warning("rollups are for another time zone: reading raw events (run `cockpit rollup rebuild`)")
+        return set()
+    ids = list(unit_ids)
+    return set(conn.execute(sa.select(rollup_units.c.unit_id).where(rollup_units.c.unit_id.in_(ids))).scalars())
+
+
+def _where(period: Period, filters, gid: int | None) -> list:
+    r = kpi_rollup
+    conds = [r.c.day >= period.first, r.c.day < period.end]
+    if filters.source:
+        conds.append(r.c.source == filters.source)
+    if gid is not None:
+        conds.append(r.c.grp == gid)
+    return conds
+
+
+def totals(conn: sa.Connection, unit_ids: list[int], period: Period, filters, gid: int | None) -> dict[int, dict]:
+    if not unit_ids:
+        return {}
+    r = kpi_rollup
+    q = (sa.select(r.c.unit_id, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES))
+         .where(r.c.unit_id.in_(unit_ids), *_where(period, filters, gid)).group_by(r.c.unit_id))
+    return {row.unit_id: {k: int(v) for k, v in row._asdict().items()} for row in conn.execute(q)}
+
+
+def breakdown(conn: sa.Connection, unit_id: int, period: Period, filters, gid: int | None) -> list[dict]:
+    """Same shape as drilldown.raw_breakdown: grouping sets (), day, group, channel."""
+    r = kpi_rollup
+    q = (sa.select(r.c.day, r.c.grp, r.c.source, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES),
+                   sa.func.grouping(r.c.day, r.c.grp, r.c.source).label("g"))
+         .where(r.c.unit_id == unit_id, *_where(period, filters, gid))
+         .group_by(sa.func.grouping_sets(sa.tuple_(), sa.tuple_(r.c.day), sa.tuple_(r.c.grp), sa.tuple_(r.c.source))))
+    out = []
+    for row in conn.execute(q):
+        d = row._asdict()
+        out.append({k: (int(v) if k in MEASURES else v) for k, v in d.items()})
+    return out
+
+
+def stage_histogram(conn: sa.Connection, unit_id: int, period: Period) -> dict[str, list[int]]:
+    s = stage_rollup
+    q = (sa.select(s.c.stage, s.c.bucket, sa.func.sum(s.c.n).label("n"))
+         .where(s.c.unit_id == unit_id, s.c.day >= period.first, s.c.day < period.end)
+         .group_by(s.c.stage, s.c.bucket))
+    return histograms(conn.execute(q))
+
+
+# -- durations ------------------------------------------------------------------------------
+
+def bucket_sql(spent: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.cockpit_bucket(spent)
+
+
+def bucket_edges(b: int) -> tuple[float, float]:
+    """The minutes bucket b covers: [2^(b/2) - 1, 2^((b+1)/2) - 1)."""
+    return 2 ** (b / 2) - 1, 2 ** ((b + 1) / 2) - 1
+
+
+def histograms(rows) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for stage, bucket, n in rows:
+        out.setdefault(stage, [0] * BUCKETS)[bucket] += int(n)
+    return out
+
+
+def median_minutes(hist: list[int] | None) -> float | None:
+    """The median of a bucketed distribution, interpolated geometrically inside its bucket."""
+    if not hist or sum(hist) == 0:
+        return None
+    half = sum(hist) / 2
+    seen = 0
+    for b, n in enumerate(hist):
+        if n and seen + n >= half:
+            lo, hi = bucket_edges(b)
+            frac = (half - seen) / n
+            return math.exp(math.log1p(lo) + frac * (math.log1p(hi) - math.log1p(lo))) - 1
+        seen += n
+    return None
+
