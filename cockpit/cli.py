@@ -35,11 +35,35 @@ def _cmd_db(args) -> int:
 
 
 def _cmd_migrate(args) -> int:
-    from cockpit import migrate, store
+    from cockpit import migrate, rollup, store
+    from cockpit.config import settings
 
     eng = store.engine()
     migrate.upgrade(eng)
     print(f"schema at revision {migrate.current(eng)} in {store.describe(store.database_url())}")
+    with store.connect(eng) as conn:
+        if rollup.ensure_timezone(conn, settings().timezone):
+            print(f"rollups rebuilt for time zone {settings().timezone.key}")
+        conn.commit()
+    return 0
+
+
+def _cmd_rollup(args) -> int:
+    import time
+
+    from cockpit import rollup, store
+    from cockpit.config import settings
+
+    eng = store.engine()
+    store.check(eng)
+    with store.connect(eng) as conn:
+        if args.action == "rebuild":
+            started = time.monotonic()
+            rollup.rebuild(conn, settings().timezone)
+            conn.commit()
+            print(f"rollups rebuilt in {time.monotonic() - started:.1f} s")
+        for line in rollup.status(conn):
+            print(line)
     return 0
 
 
@@ -111,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=_cmd_db)
 
     sub.add_parser("migrate", help="create or upgrade the store's schema (Alembic)").set_defaults(func=_cmd_migrate)
+
+    roll = sub.add_parser("rollup", help="the drill-down's pre-aggregated tables: status | rebuild")
+    roll.add_argument("action", choices=["status", "rebuild"])
+    roll.set_defaults(func=_cmd_rollup)
 
     demo = sub.add_parser("demo", help="load the deterministic demo city and its events")
     demo.add_argument("--seed", type=int, default=7)

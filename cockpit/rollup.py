@@ -109,17 +109,35 @@ def _upsert(select_sql: str) -> str:
             f"        ON CONFLICT (unit_id, day, grp, source) DO UPDATE SET {updates}")
 
 
-def _stints_select(stints: str, tree_join: str = TREE_JOIN.replace("d.grid_id", "e.grid_id")) -> str:
-    """SELECT unit, day, stage, bucket, count FROM transitions carrying `prev_at`."""
+def _stints_select(stints: str, tree_join: str = TREE_JOIN.replace("d.grid_id", "e.grid_id"),
+                   event_rows: str = "events", sign: int = 1) -> str:
+    """SELECT unit, day, stage, bucket, count FROM transitions carrying `prev_at`.
+
+    `event_rows` supplies each event's grid and report time (the table, or old/new rows).
+    """
     return f"""
     SELECT cl.ancestor_id AS unit_id,
            (e.reported_at AT TIME ZONE (SELECT value FROM rollup_state WHERE key = 'timezone'))::date AS day,
-           t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket, count(*) AS n
+           t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket,
+           {sign} * count(*) AS n
     FROM {stints} t
-    JOIN events e ON e.id = t.event_id
+    JOIN {event_rows} e ON e.id = t.event_id
     {tree_join}
     WHERE t.from_status IS NOT NULL
     GROUP BY 1, 2, 3, 4"""
+
+
+def _stints_of(event_rows: str, sign: int) -> str:
+    """The stints of all transitions of the given events, placed by those rows' grid and day."""
+    stints = f"""(SELECT t.*, lag(t.at) OVER (PARTITION BY t.event_id ORDER BY t.at, t.id) AS prev_at
+                  FROM event_transitions t WHERE t.event_id IN (SELECT id FROM {event_rows} x))"""
+    return _stints_select(stints, event_rows=event_rows, sign=sign)
+
+
+def _stage_upsert(select_sql: str) -> str:
+    return (f"INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)\n"
+            f"        SELECT unit_id, day, stage, bucket, sum(n) FROM ({select_sql}) s GROUP BY 1, 2, 3, 4\n"
+            f"        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n")
 
 
 def install_sql() -> list[str]:
@@ -136,12 +154,24 @@ def install_sql() -> list[str]:
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT least({BUCKETS - 1}, floor(2 * ln(1 + greatest(0, extract(epoch FROM spent)::float8) / 60) / ln(2)))::smallint
     $$""")
+    # An event that changes grid or report time takes its stints along; one deleted takes
+    # them away (row-level BEFORE DELETE: its transitions still exist then).
+    moved = ("(SELECT {side}.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
+             "WHERE (o.grid_id, o.reported_at) IS DISTINCT FROM (n.grid_id, n.reported_at))")
+    stints_moved = f"""
+        {_stage_upsert(_stints_of(moved.format(side="o"), -1) + " UNION ALL " + _stints_of(moved.format(side="n"), 1))};"""
     for op, delta in (("insert", delta_insert), ("update", delta_update), ("delete", delta_delete)):
         fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_{op}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        {_upsert(_measure_select(delta))};
+        {_upsert(_measure_select(delta))};{stints_moved if op == "update" else ""}
         RETURN NULL;
+    END $$""")
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_event_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        {_stage_upsert(_stints_of("(SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id)", -1))};
+        RETURN OLD;
     END $$""")
     fn.append("""
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -214,6 +244,8 @@ def install_sql() -> list[str]:
         "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_update()",
         "CREATE TRIGGER events_rollup_delete AFTER DELETE ON events REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_delete()",
+        "CREATE TRIGGER events_rollup_gone BEFORE DELETE ON events "
+        "FOR EACH ROW EXECUTE FUNCTION cockpit_rollup_event_gone()",
         "CREATE TRIGGER events_rollup_truncate AFTER TRUNCATE ON events "
         "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_truncate()",
         "CREATE TRIGGER transitions_rollup_insert AFTER INSERT ON event_transitions REFERENCING NEW TABLE AS new_rows "
@@ -229,7 +261,8 @@ def uninstall_sql() -> list[str]:
     return [
         "DROP TRIGGER IF EXISTS units_rollup_refresh ON units",
         "DROP TRIGGER IF EXISTS transitions_rollup_insert ON event_transitions",
-        *(f"DROP TRIGGER IF EXISTS events_rollup_{op} ON events" for op in ("insert", "update", "delete", "truncate")),
+        *(f"DROP TRIGGER IF EXISTS events_rollup_{op} ON events" for op in ("insert", "update", "delete", "truncate", "gone")),
+        "DROP FUNCTION IF EXISTS cockpit_rollup_event_gone()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_units_changed()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_rebuild()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_transitions_insert()",
@@ -250,6 +283,15 @@ def rebuild(conn: sa.Connection, tz: ZoneInfo) -> None:
                  .on_conflict_do_update(index_elements=["key"], set_={"value": tz.key}))
     conn.execute(sa.text("SET LOCAL work_mem = '512MB'"))
     conn.execute(sa.text("SELECT cockpit_rollup_rebuild()"))
+
+
+def status(conn: sa.Connection) -> list[str]:
+    """Lines for `cockpit rollup status`."""
+    n_units = conn.execute(sa.select(sa.func.count()).select_from(rollup_units)).scalar()
+    n_kpi = conn.execute(sa.select(sa.func.count()).select_from(kpi_rollup)).scalar()
+    n_stage = conn.execute(sa.select(sa.func.count()).select_from(stage_rollup)).scalar()
+    return [f"time zone: {recorded_timezone(conn) or '(not built)'}", f"rolled-up units: {n_units:,}",
+            f"kpi_rollup rows: {n_kpi:,}", f"stage_rollup rows: {n_stage:,}"]
 
 
 def ensure_timezone(conn: sa.Connection, tz: ZoneInfo) -> bool:
@@ -286,7 +328,8 @@ def totals(conn: sa.Connection, unit_ids: list[int], period: Period, filters, gi
         return {}
     r = kpi_rollup
     q = (sa.select(r.c.unit_id, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES))
-         .where(r.c.unit_id.in_(unit_ids), *_where(period, filters, gid)).group_by(r.c.unit_id))
+         .where(r.c.unit_id.in_(unit_ids), *_where(period, filters, gid)).group_by(r.c.unit_id)
+         .having(sa.func.sum(r.c.volume) != 0))  # rows emptied by deletes count as absent
     return {row.unit_id: {k: int(v) for k, v in row._asdict().items()} for row in conn.execute(q)}
 
 
@@ -296,11 +339,12 @@ def breakdown(conn: sa.Connection, unit_id: int, period: Period, filters, gid: i
     q = (sa.select(r.c.day, r.c.grp, r.c.source, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES),
                    sa.func.grouping(r.c.day, r.c.grp, r.c.source).label("g"))
          .where(r.c.unit_id == unit_id, *_where(period, filters, gid))
-         .group_by(sa.func.grouping_sets(sa.tuple_(), sa.tuple_(r.c.day), sa.tuple_(r.c.grp), sa.tuple_(r.c.source))))
+         .group_by(sa.func.grouping_sets(sa.tuple_(), sa.tuple_(r.c.day), sa.tuple_(r.c.grp), sa.tuple_(r.c.source)))
+         .having(sa.func.sum(r.c.volume) != 0))
     out = []
     for row in conn.execute(q):
         d = row._asdict()
-        out.append({k: (int(v) if k in MEASURES else v) for k, v in d.items()})
+        out.append({k: (int(v or 0) if k in MEASURES else v) for k, v in d.items()})
     return out
 
 
