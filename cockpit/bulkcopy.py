@@ -60,6 +60,10 @@ class Col:
         return cls(name, ">i8", np.asarray(unix_us, dtype=np.int64) - PG_EPOCH_US, null)
 
     @classmethod
+    def date(cls, name, days_since_2000, null=None):
+        return cls(name, ">i4", np.asarray(days_since_2000, dtype=np.int32), null)
+
+    @classmethod
     def fixed_text(cls, name, v, null=None):
         v = np.asarray(v)
         assert v.dtype.kind == "S", "fixed_text takes numpy bytes ('S<n>')"

@@ -19,6 +19,9 @@ import numpy as np
 from cockpit.bulkcopy import Col
 from cockpit.config import REPO_ROOT
 from cockpit.demo_city import sample_in
+from cockpit.kpi import SATISFIED_MIN_STARS
+from cockpit.measures import MEASURES
+from cockpit.rollup import BUCKETS
 from cockpit.schema import HANDLING_LEVELS, SOURCES, STATUSES
 
 HOUR = 3_600_000_000  # microseconds
@@ -66,6 +69,8 @@ class Reference:
     grid_weight: np.ndarray
     grid_level_unit: np.ndarray  # (n_grids, 3): community, street, district unit id
     grid_street: np.ndarray  # index of the grid's street, for per-street quality
+    category_grp: np.ndarray  # database id of each category's group
+    grid_rollup: np.ndarray  # database id of each grid's lowest rolled-up unit, -1 if none
 
 
 def read_csv(name: str) -> list[dict]:
@@ -347,7 +352,53 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
         Col.int4("department_id", dept, null=dept < 0),
         Col.category("note", note, NOTES),
     ]
-    return event_cols, transition_cols
+    # The rollups the triggers would have made, had the bulk load not bypassed them: added up
+    # per (lowest rolled-up unit, ...) here and carried up the tree by cockpit.demo.
+    flags = {
+        "volume": np.ones(n, dtype=bool),
+        "closed": closed,
+        "closed_on_time": closed & on_time,
+        "rated": rated,
+        "satisfied": rated & (stars >= SATISFIED_MIN_STARS),
+        **{f"at_{lv}": done["disp"] & (current_level == k) for k, lv in enumerate(HANDLING_LEVELS)},
+        **{f"status_{st}": status == k for k, st in enumerate(STATUSES)},
+    }
+    prev_at = [reported, t_disp, t_hand, t_esc, np.where(escalated, t_hand2, t_hand), t_fu]  # each step's start
+    stints = [(happened, frm, (step_at - prev)[happened])
+              for (happened, frm, _to, step_at, *_), prev in zip(steps, prev_at)]
+    return event_cols, transition_cols, rollup_parts(ref, grid, day, cat, channel, flags, stints)
+
+
+def bucket_of(seconds: np.ndarray) -> np.ndarray:
+    """cockpit_bucket() of cockpit.rollup, for durations in seconds (same float operations)."""
+    return np.minimum(BUCKETS - 1, np.floor(2 * np.log(1 + np.maximum(0, seconds) / 60) / np.log(2))).astype(np.int64)
+
+
+def rollup_parts(ref: Reference, grid, day, cat, channel, flags, stints) -> dict:
+    """KPI measures and stage stints summed by (lowest rolled-up unit, day, group|stage, ...)."""
+    assert set(flags) == set(MEASURES), "the demo must supply every rollup measure"
+    unit = ref.grid_rollup[grid]
+    keep = unit >= 0
+    kpi_keys = np.stack([unit, day, ref.category_grp[cat], channel])[:, keep]
+    kpi = sum_by(kpi_keys, np.stack([flags[m] for m in MEASURES])[:, keep])
+    stage_keys, ones = [], []
+    for happened, frm, spent_us in stints:
+        k = np.stack([unit[happened], day[happened], np.full(int(happened.sum()), frm),
+                      bucket_of(spent_us // 1_000_000)])
+        stage_keys.append(k[:, k[0] >= 0])
+    stage_keys = np.concatenate(stage_keys, axis=1)
+    stage = sum_by(stage_keys, np.ones((1, stage_keys.shape[1]), dtype=np.int64))
+    return {"kpi": kpi, "stage": stage}
+
+
+def sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GROUP BY the key rows, SUM the value rows: (unique keys, sums), both column-wise."""
+    if keys.shape[1] == 0:
+        return keys.astype(np.int64), values.astype(np.int64)
+    uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
+    inverse = inverse.ravel()
+    sums = np.stack([np.bincount(inverse, weights=v, minlength=uniq.shape[1]) for v in values])
+    return uniq, sums.round().astype(np.int64)
 
 
 NOTES = ("回访结案", "上报街道协调处置", "上报区级联动处置")

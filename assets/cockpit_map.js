@@ -1,0 +1,107 @@
+/* The drill-down map's functions, referenced from Python as {"variable": "cockpitMap.<name>"}.
+ *
+ * dash-leaflet calls them with the layer's props (hideout included) as the last argument.
+ * hideout (built by cockpit.layouts.panels.map_hideout):
+ *   {kpi, leaf, tips: {code: html}, by_kpi: {kpi: {values: {code: v}, breaks: [..], colours: [..]}}}
+ * Switching KPI swaps hideout.kpi only: the features stay where they are, only colours change.
+ */
+window.cockpitMap = (function () {
+    var NO_DATA = "#2b3746";
+
+    function colourOf(value, layer) {
+        if (value === null || value === undefined || !layer || !layer.colours || !layer.colours.length) {
+            return NO_DATA;
+        }
+        for (var i = 0; i < layer.breaks.length; i++) {
+            if (value <= layer.breaks[i]) { return layer.colours[i]; }
+        }
+        return layer.colours[layer.colours.length - 1];
+    }
+
+    function style(feature, context) {
+        var h = (context && context.hideout) || {};
+        var code = feature.properties.code;
+        var cls = "unit-shape unit-" + code;
+        if (h.leaf) {  // a grid: its own outline over the dark ground, events drawn on top
+            return {className: cls + " unit-leaf", color: "#7fd1ff", weight: 3, dashArray: "6 4",
+                    fillColor: "#1f6fb2", fillOpacity: 0.12};
+        }
+        var layer = (h.by_kpi || {})[h.kpi];
+        var value = layer && layer.values ? layer.values[code] : undefined;
+        return {className: cls, color: "#0b1622", weight: 1.2, opacity: 1,
+                fillColor: colourOf(value, layer), fillOpacity: 0.82};
+    }
+
+    function hoverStyle(feature, context) {
+        var h = (context && context.hideout) || {};
+        return h.leaf ? {weight: 4} : {weight: 3, color: "#e6f1ff", fillOpacity: 0.95};
+    }
+
+    function escapeHtml(text) {
+        return String(text).replace(/[&<>"']/g, function (c) {
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+        });
+    }
+
+    var TIP = {sticky: true, direction: "top", offset: [0, -10], className: "unit-tip", opacity: 1};
+
+    function showName(layer, name) {
+        layer.unbindTooltip();
+        layer.bindTooltip(escapeHtml(name), {permanent: true, direction: "center", className: "unit-label",
+                                             opacity: 1});
+    }
+
+    /* Each unit wears its name; hovering swaps the name for its numbers (a sticky tooltip). */
+    function onEachFeature(feature, layer, context) {
+        var h = (context && context.hideout) || {};
+        var name = feature.properties.name;
+        var tip = (h.tips || {})[feature.properties.code];
+        if (h.leaf) {
+            if (tip) { layer.bindTooltip(tip, TIP); }
+            return;
+        }
+        showName(layer, name);
+        if (!tip) { return; }
+        layer.on("mouseover", function (e) {
+            layer.unbindTooltip();
+            layer.bindTooltip(tip, TIP);
+            layer.openTooltip(e.latlng);
+        });
+        layer.on("mouseout", function () { showName(layer, name); });
+    }
+
+    function eventPoint(feature, latlng) {
+        var overdue = feature.properties.overdue;
+        return L.circleMarker(latlng, {
+            radius: overdue ? 7 : 5,
+            color: overdue ? "#ffd6d6" : "#0b1622",
+            weight: overdue ? 2 : 1,
+            fillColor: overdue ? "#ff4d4f" : "#7fd1ff",
+            fillOpacity: 0.95,
+            className: "event-point" + (overdue ? " event-overdue" : "")
+        });
+    }
+
+    /* Fit the map to a unit's polygons once they are drawn, leaving room for the toolbar.
+     * Restyling (a KPI switch) redraws the same features: that does not move the map. */
+    function fitOnce(e) {
+        var group = e.target;
+        clearTimeout(group._cockpitFitTimer);
+        group._cockpitFitTimer = setTimeout(function () {
+            var map = group._map;
+            if (!map) { return; }
+            var codes = [];
+            group.eachLayer(function (l) { if (l.feature) { codes.push(l.feature.properties.code); } });
+            var key = codes.sort().join(",");
+            if (!codes.length || key === group._cockpitFitKey) { return; }
+            var bounds = group.getBounds();
+            if (!bounds.isValid()) { return; }
+            group._cockpitFitKey = key;
+            map.invalidateSize({pan: false});  // the panel may have been resized since the map was made
+            map.fitBounds(bounds, {paddingTopLeft: [24, 60], paddingBottomRight: [24, 24], animate: false});
+        }, 0);
+    }
+
+    return {fitOnce: fitOnce, style: style, hoverStyle: hoverStyle, onEachFeature: onEachFeature, eventPoint: eventPoint,
+            colourOf: colourOf};
+})();

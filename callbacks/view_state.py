@@ -1,0 +1,75 @@
+"""The drill-down's state as it lives in the page URL, and back.
+
+    /?unit=440303-004&period=custom&from=2026-10-01&to=2026-10-31&kpi=closure_rate&group=SR&source=iot
+
+unit     a unit code; absent: the root (the city)
+period   one of cockpit.drilldown.PERIOD_KINDS (default 30d)
+from/to  only with period=custom: first and last day, both included (as the date picker shows them)
+kpi      what colours the map, one of cockpit.drilldown.KPI_CHOICES (default volume)
+group    a category group code; source: a channel; lang: zh or en
+
+assets/cockpit_state.js reads and writes the same parameters in the browser (its ``parse`` and
+``serialise`` mirror the ones here); the server renders from this module's ``parse``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, urlencode
+
+from cockpit.drilldown import KPI_CHOICES, PERIOD_KINDS
+from cockpit.i18n import LANGS
+
+DEFAULT_PERIOD = "30d"
+DEFAULT_KPI = "volume"
+
+
+@dataclass(frozen=True)
+class ViewState:
+    unit: str | None = None
+    period: str = DEFAULT_PERIOD
+    first: str | None = None  # custom only, inclusive
+    last: str | None = None  # custom only, inclusive
+    kpi: str = DEFAULT_KPI
+    group: str | None = None
+    source: str | None = None
+    lang: str | None = None
+
+    def at(self, unit: str | None) -> ViewState:
+        return replace(self, unit=unit)
+
+
+def parse(search: str | None) -> ViewState:
+    """A URL query string (with or without its '?') as a ViewState; unknown values fall back."""
+    raw = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+
+    def one(name: str) -> str | None:
+        values = raw.get(name)
+        return values[0].strip() or None if values else None
+
+    period = one("period")
+    period = period if period in PERIOD_KINDS else DEFAULT_PERIOD
+    kpi = one("kpi")
+    lang = one("lang")
+    return ViewState(
+        unit=one("unit"),
+        period=period,
+        first=one("from") if period == "custom" else None,
+        last=one("to") if period == "custom" else None,
+        kpi=kpi if kpi in KPI_CHOICES else DEFAULT_KPI,
+        group=one("group"),
+        source=one("source"),
+        lang=lang if lang in LANGS else None,
+    )
+
+
+def serialise(state: ViewState) -> str:
+    """The query string of a state, parameters always in the same order."""
+    pairs = [("unit", state.unit), ("period", state.period)]
+    if state.period == "custom":
+        pairs += [("from", state.first), ("to", state.last)]
+    pairs += [("kpi", state.kpi), ("group", state.group), ("source", state.source), ("lang", state.lang)]
+    return "?" + urlencode([(k, v) for k, v in pairs if v])
+
+
+def href(state: ViewState, path: str = "/") -> str:
+    return path + serialise(state)

@@ -1,0 +1,100 @@
+"""A grid's events: the AG Grid table, the points on the map and one event's history.
+
+Built from cockpit.drilldown.grid_events / event_history rows. No personal data: those rows
+carry none (no reporter, no phone), and nothing here adds any.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from dash import html
+
+from cockpit.i18n import t
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def local(ts: datetime | None, tz: ZoneInfo) -> str:
+    return "" if ts is None else ts.astimezone(tz).strftime(TIME_FORMAT)
+
+
+def column_defs(lang: str) -> list[dict]:
+    return [
+        {"field": "reported", "headerName": t("col_reported", lang), "sort": "desc", "minWidth": 140},
+        {"field": "category", "headerName": t("col_category", lang), "minWidth": 120},
+        {"field": "group", "headerName": t("col_group", lang)},
+        {"field": "source", "headerName": t("col_source", lang)},
+        {"field": "status", "headerName": t("col_status", lang), "maxWidth": 100},
+        {"field": "deadline", "headerName": t("col_deadline", lang), "minWidth": 140},
+        {"field": "handler", "headerName": t("col_handler", lang), "minWidth": 120},
+        {"field": "rating", "headerName": t("col_rating", lang), "maxWidth": 90, "filter": "agNumberColumnFilter",
+         "valueFormatter": {"function": "params.value == null ? '' : params.value + ' ★'"}},
+        {"field": "overdue", "headerName": t("col_overdue", lang), "maxWidth": 90,
+         "cellClass": "cell-overdue"},
+    ]
+
+
+def rows(events: list[dict], tz: ZoneInfo, lang: str) -> list[dict]:
+    return [
+        {
+            "id": str(e["id"]),  # AG Grid row ids are strings
+            "reported": local(e["reported_at"], tz),
+            "category": e["category"],
+            "group": e["category_group"] or "",
+            "source": t(f"source_{e['source']}", lang),
+            "status": t(f"status_{e['status']}", lang),
+            "deadline": local(e["deadline_at"], tz),
+            "handler": e["handler"] or "",
+            "rating": e["rating"],
+            "overdue": t("overdue", lang) if e["overdue"] else "",
+            "overdue_flag": bool(e["overdue"]),
+        }
+        for e in events
+    ]
+
+
+def points(events: list[dict], tz: ZoneInfo, lang: str) -> dict:
+    """The events as GeoJSON points (overdue last, so they are drawn on top)."""
+    ordered = sorted((e for e in events if e["lon"] is not None and e["lat"] is not None),
+                     key=lambda e: bool(e["overdue"]))
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(e["lon"], 6), round(e["lat"], 6)]},
+                "properties": {
+                    "id": e["id"],
+                    "overdue": bool(e["overdue"]),
+                    "tooltip": (f"<b>{escape(e['category'])}</b> · {escape(t('status_' + e['status'], lang))}"
+                                f"<br>{local(e['reported_at'], tz)}"
+                                + (f" · <span class='tip-bad'>{escape(t('overdue', lang))}</span>"
+                                   if e["overdue"] else "")),
+                },
+            }
+            for e in ordered
+        ],
+    }
+
+
+def history(event_id: int, transitions: list[dict], tz: ZoneInfo, lang: str) -> html.Div:
+    """One event's status changes as a vertical timeline."""
+    if not transitions:
+        return html.Div(t("no_data", lang), className="muted")
+    items = []
+    for tr in transitions:
+        where = " · ".join(x for x in (tr.get("department"), tr.get("unit")) if x)
+        step = (f"{t('status_' + tr['from_status'], lang)} → " if tr["from_status"] else "") + \
+            t(f"status_{tr['to_status']}", lang)
+        items.append(html.Li(className=f"step step-{tr['to_status']}", children=[
+            html.Div(local(tr["at"], tz), className="step-time"),
+            html.Div(step, className="step-what"),
+            html.Div(where, className="step-where") if where else None,
+            html.Div(tr["note"], className="step-note") if tr.get("note") else None,
+        ]))
+    return html.Div([
+        html.Div(f"{t('event_id', lang)} #{event_id}", className="history-head"),
+        html.Ol(items, className="timeline"),
+    ])
