@@ -391,14 +391,25 @@ def rollup_parts(ref: Reference, grid, day, cat, channel, flags, stints) -> dict
     return {"kpi": kpi, "stage": stage}
 
 
+KEY_BITS = (23, 16, 16, 8)  # unit id, day, group|stage, channel|bucket: packed in one int64
+
+
 def sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GROUP BY the key rows, SUM the value rows: (unique keys, sums), both column-wise."""
+    """GROUP BY the four key rows, SUM the value rows: (unique keys, sums), both column-wise."""
     if keys.shape[1] == 0:
         return keys.astype(np.int64), values.astype(np.int64)
-    uniq, inverse = np.unique(keys, axis=1, return_inverse=True)
-    inverse = inverse.ravel()
-    sums = np.stack([np.bincount(inverse, weights=v, minlength=uniq.shape[1]) for v in values])
-    return uniq, sums.round().astype(np.int64)
+    packed = np.zeros(keys.shape[1], dtype=np.int64)
+    for row, bits in zip(keys, KEY_BITS):
+        assert row.min() >= 0 and row.max() < (1 << bits), "key out of range for packing"
+        packed = (packed << bits) | row.astype(np.int64)
+    uniq, inverse = np.unique(packed, return_inverse=True)
+    out = np.empty((len(KEY_BITS), len(uniq)), dtype=np.int64)
+    rest = uniq
+    for i, bits in reversed(list(enumerate(KEY_BITS))):
+        out[i] = rest & ((1 << bits) - 1)
+        rest = rest >> bits
+    sums = np.stack([np.bincount(inverse, weights=v, minlength=len(uniq)) for v in values])
+    return out, sums.round().astype(np.int64)
 
 
 NOTES = ("回访结案", "上报街道协调处置", "上报区级联动处置")

@@ -249,7 +249,8 @@ def test_an_empty_period_shows_dashes_not_zero_percent(dash_duo, demo_url, use_s
     start(dash_duo, "/?period=custom&from=2001-01-01&to=2001-01-31")
     dash_duo._wait_for(lambda d: view_state(dash_duo).get("from") == "2001-01-01", timeout=25,
                        msg="the custom period never showed")
-    dash_duo._wait_for(lambda d: d.find_element(By.ID, "kpi-volume").text not in ("", "…"), timeout=20)
+    dash_duo._wait_for(lambda d: d.find_element(By.ID, "kpi-volume").text not in ("", "…"), timeout=20,
+                       msg="KPI cards never filled")
     expected = cli_kpis(view_state(dash_duo)["unit"], "2001-01-01", "2001-02-01", demo_url)
     assert expected["_raw"]["volume"] == 0
     assert on_screen(dash_duo) == {"volume": "0", **{r: MISSING for r in RATES}}
@@ -309,7 +310,8 @@ def test_english_labels_for_the_drilldown(dash_duo, demo_url, use_store):
     use_store(demo_url)
     start(dash_duo, "/?lang=en&period=7d")
     dash_duo._wait_for(lambda d: view_state(dash_duo).get("period") == "7d", timeout=25, msg="no view")
-    dash_duo._wait_for(lambda d: d.find_element(By.ID, "kpi-volume").text not in ("", "…"), timeout=20)
+    dash_duo._wait_for(lambda d: d.find_element(By.ID, "kpi-volume").text not in ("", "…"), timeout=20,
+                       msg="KPI cards never filled")
     page = dash_duo.find_element(".page").text
     assert "Closure rate" in page and "Daily trend" in page and "Life cycle" in page
     assert "lang=en" in dash_duo.driver.current_url
