@@ -7,11 +7,13 @@ the map layer's hideout.kpi in the browser (`restyle`).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import dash
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
+from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit import store
 from cockpit.config import settings
@@ -24,6 +26,14 @@ from cockpit.layouts import charts, events_table, panels
 from cockpit.layouts.drilldown import CARDS
 
 SHOWN, HIDDEN = {}, {"display": "none"}
+log = logging.getLogger(__name__)
+
+
+def store_trouble(exc: SQLAlchemyError, lang: str) -> str:
+    """One line for the banner: PostgreSQL's own first line, no traceback, no SQL."""
+    orig = getattr(exc, "orig", None) or exc
+    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
+    return f"{t('store_unavailable', lang)}: {first}"
 
 RENDER_OUTPUTS = (
     [Output(i, "children") for _, i in CARDS]
@@ -116,6 +126,9 @@ def register(app: Dash) -> None:
                 groups = category_groups(conn)
         except CockpitError as exc:
             return [no_update] * (len(RENDER_OUTPUTS) - 1) + [str(exc)]
+        except SQLAlchemyError as exc:  # e.g. a store whose schema is behind: one line, not a dead page
+            log.exception("drill-down view failed")
+            return [no_update] * (len(RENDER_OUTPUTS) - 1) + [store_trouble(exc, lang)]
 
         values = panels.card_values(view)
         details = panels.card_details(view, lang)
@@ -174,4 +187,7 @@ def register(app: Dash) -> None:
                 transitions = event_history(conn, event_id)
         except CockpitError as exc:
             return dash.html.Div(str(exc), className="store-status")
+        except SQLAlchemyError as exc:
+            log.exception("event history failed")
+            return dash.html.Div(store_trouble(exc, lang), className="store-status")
         return events_table.history(event_id, transitions, settings().timezone, lang)

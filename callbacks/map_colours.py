@@ -38,30 +38,23 @@ class Scale:
         return {"breaks": list(self.breaks), "colours": list(self.colours)}
 
 
-def _round(value: float, kpi: str) -> float:
-    return round(value, 3) if kpi in IS_RATE else float(round(value))
-
-
 def scale(values: Sequence[float | None], kpi: str) -> Scale:
-    """Quantile classes of the known values, with the colours of the KPI's palette."""
-    known = sorted(v for v in values if v is not None)
-    if not known:
+    """Quantile classes of the distinct known values, with the colours of the KPI's palette.
+
+    Quantiles of distinct values (not of all values) so that ties, e.g. several units at 100%,
+    do not swallow the classes below them. Breaks are actual values: a unit's class never
+    depends on rounding.
+    """
+    distinct = sorted({v for v in values if v is not None})
+    if not distinct:
         return Scale((), ())
-    distinct = sorted(set(known))
     n = min(MAX_CLASSES, len(distinct))
     palette = PALETTES[kpi]
     if n == 1:
         return Scale((), (palette[len(palette) // 2],))
-    bounds: list[float] = []
-    for k in range(1, n):
-        q = known[min(len(known) - 1, round(k * len(known) / n) - 1)]
-        b = _round(q, kpi)
-        if b < distinct[-1] and (not bounds or b > bounds[-1]):
-            bounds.append(b)
-    # spread the palette over the classes there are, keeping both ends
-    m = len(bounds) + 1
-    picks = [round(i * (len(palette) - 1) / (m - 1)) for i in range(m)] if m > 1 else [len(palette) // 2]
-    return Scale(tuple(bounds), tuple(palette[i] for i in picks))
+    bounds = tuple(distinct[round(k * len(distinct) / n) - 1] for k in range(1, n))
+    picks = [round(i * (len(palette) - 1) / (n - 1)) for i in range(n)]
+    return Scale(bounds, tuple(palette[i] for i in picks))
 
 
 def value_label(kpi: str) -> Callable[[float | None], str]:
@@ -79,8 +72,14 @@ def legend(sc: Scale, kpi: str, low: float | None, high: float | None) -> list[t
         return [(sc.colours[0], fmt(low) if low == high else f"{fmt(low)} – {fmt(high)}")]
     edges = [low, *sc.breaks, high]
     out = []
+    last = len(sc.colours) - 1
     for i, colour in enumerate(sc.colours):
-        a, b = edges[i], edges[i + 1]
-        text = f"≤ {fmt(b)}" if i == 0 else (f"> {fmt(a)}" if i == len(sc.colours) - 1 else f"{fmt(a)} – {fmt(b)}")
+        a, b = edges[i], edges[i + 1]  # the class holds (a, b]; the first [low, b]
+        if i == 0:
+            text = f"≤ {fmt(b)}"
+        elif kpi in IS_RATE:
+            text = f"> {fmt(a)}" if i == last else f"{fmt(a)} – {fmt(b)}"
+        else:  # counts: whole numbers, so (a, b] is a+1 .. b
+            text = f"≥ {fmt(a + 1)}" if i == last else (fmt(b) if a + 1 == b else f"{fmt(a + 1)} – {fmt(b)}")
         out.append((colour, text))
     return out

@@ -72,7 +72,7 @@ def _cmd_demo(args) -> int:
     from cockpit.demo import count_events, load_demo
 
     eng = store.engine()
-    store.check(eng)
+    store.check(eng, reloading=True)
     if args.if_empty and count_events(eng):
         print("the store already holds events: demo not loaded")
         return 0

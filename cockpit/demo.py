@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 
 import numpy as np
+import psycopg
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -19,6 +20,7 @@ from cockpit.schema import STATUSES
 from cockpit.config import settings
 from cockpit.demo_city import City, build_city
 from cockpit.errors import CockpitError
+from cockpit.store import BULK_LOAD_KEY
 from cockpit.store import check, connect
 
 STORE_TABLES = ("kpi_rollup, stage_rollup, rollup_units, event_transitions, events, unit_closure, units, "
@@ -175,7 +177,7 @@ def _copy_rollups(cur, parts: list[dict], above: dict[int, list[int]], plan: de.
             cols = [Col.int4("unit_id", k[0]), Col.date("day", days[k[1]]), Col.category("stage", k[2], STATUSES),
                     Col.int2("bucket", k[3]), Col.int4("n", v[0])]
             copy_columns(cur, "stage_rollup", cols)
-    cur.execute("INSERT INTO rollup_state (key, value) VALUES ('timezone', %s) "
+    cur.execute("INSERT INTO cockpit_state (key, value) VALUES ('timezone', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (tz.key,))
 
 
@@ -187,7 +189,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         raise CockpitError("--grids must be at least 10")
     if events < 0 or days < 1:
         raise CockpitError("--events must be >= 0 and --days >= 1")
-    check(eng)
+    check(eng, reloading=True)
     existing = count_events(eng)
     if existing and not replace:
         raise CockpitError("the store already holds events; pass --replace to wipe it and load the demo")
@@ -210,7 +212,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         ref = _reference(city, cats, dept_id, lowest)
         plan = de.make_plan(ref, rng, events, days, now, tz)
         n_events = n_transitions = 0
-        with bulk_load_mode(cur, ["events", "event_transitions"], progress):
+        with bulk_load_mode(cur, ["events", "event_transitions"]) as restore:
             # Generation (numpy, this process) overlaps COPY (the server): two cores, both busy.
             parts = []
             for ev, tr, part in _prefetched(_payloads(ref, plan, seed)):
@@ -220,16 +222,22 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
                 progress(f"events {n_events:,}/{events:,} ({n_events / max(events, 1):.0%}), "
                          f"transitions {n_transitions:,}, {time.monotonic() - started:.0f} s")
             _copy_rollups(cur, parts, above, plan, tz)
-            progress("building keys, indexes and constraints ...")
-        for table in ("events", "event_transitions"):
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"greatest((SELECT max(id) FROM {table}), 1))")
+        for table, last_id in (("events", n_events), ("event_transitions", n_transitions)):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(last_id, 1)})")
+        # Until the keys are back the store must not be used: store.check() refuses it.
+        cur.execute("INSERT INTO cockpit_state (key, value) VALUES (%s, 'keys and indexes are being rebuilt')",
+                    (BULK_LOAD_KEY,))
         raw.commit()
     except BaseException:
         raw.rollback()
         raise
     finally:
         raw.close()
+    progress(f"data in after {time.monotonic() - started:.0f} s; building keys, indexes and constraints ...")
+    libpq_url = eng.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    restore.run(lambda: psycopg.connect(libpq_url, autocommit=True), progress)
+    with eng.begin() as conn:
+        conn.execute(sa.text("DELETE FROM cockpit_state WHERE key = :k"), {"k": BULK_LOAD_KEY})
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))
     took = time.monotonic() - started

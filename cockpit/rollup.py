@@ -20,7 +20,7 @@ Triggers maintain both for any writer, plain SQL included:
 - units: a change to the tree rebuilds the rollups when it changes which units are rolled up
   or where grids hang.
 
-Days are local days of the time zone recorded in rollup_state; if COCKPIT_TIMEZONE differs,
+Days are local days of the time zone recorded in cockpit_state; if COCKPIT_TIMEZONE differs,
 `cockpit migrate` rebuilds (and until then the drill-down reads raw events, correct but slow).
 
 The SQL below is rendered from cockpit.measures, so the triggers count what the raw path
@@ -49,8 +49,8 @@ rollup_units = sa.Table(
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
 )
 
-rollup_state = sa.Table(
-    "rollup_state", metadata,
+cockpit_state = sa.Table(
+    "cockpit_state", metadata,
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
@@ -93,7 +93,7 @@ def _measure_select(rows: str, tree_join: str = TREE_JOIN) -> str:
     sums = ",\n               ".join(f"{_sql(signed(d, d.c.sign, name).element)} AS {name}" for name in MEASURES)
     return f"""
         SELECT cl.ancestor_id AS unit_id,
-               (d.reported_at AT TIME ZONE (SELECT value FROM rollup_state WHERE key = 'timezone'))::date AS day,
+               (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date AS day,
                coalesce(c.parent_id, c.id) AS grp, d.source AS source,
                {sums}
         FROM {rows} AS d
@@ -117,7 +117,7 @@ def _stints_select(stints: str, tree_join: str = TREE_JOIN.replace("d.grid_id", 
     """
     return f"""
     SELECT cl.ancestor_id AS unit_id,
-           (e.reported_at AT TIME ZONE (SELECT value FROM rollup_state WHERE key = 'timezone'))::date AS day,
+           (e.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date AS day,
            t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket,
            {sign} * count(*) AS n
     FROM {stints} t
@@ -274,12 +274,12 @@ def uninstall_sql() -> list[str]:
 # -- keeping it in step with the settings ---------------------------------------------------
 
 def recorded_timezone(conn: sa.Connection) -> str | None:
-    return conn.execute(sa.select(rollup_state.c.value).where(rollup_state.c.key == "timezone")).scalar()
+    return conn.execute(sa.select(cockpit_state.c.value).where(cockpit_state.c.key == "timezone")).scalar()
 
 
 def rebuild(conn: sa.Connection, tz: ZoneInfo) -> None:
     """Recompute both rollups from the raw tables, for days in time zone `tz`."""
-    conn.execute(postgresql.insert(rollup_state).values(key="timezone", value=tz.key)
+    conn.execute(postgresql.insert(cockpit_state).values(key="timezone", value=tz.key)
                  .on_conflict_do_update(index_elements=["key"], set_={"value": tz.key}))
     conn.execute(sa.text("SET LOCAL work_mem = '512MB'"))
     conn.execute(sa.text("SELECT cockpit_rollup_rebuild()"))

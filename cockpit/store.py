@@ -68,15 +68,24 @@ def engine(url: str | None = None) -> Engine:
     return _engine_for(url or database_url())
 
 
-def check(eng: Engine, *, need_schema: bool = True) -> None:
+BULK_LOAD_KEY = "bulk_load"  # in cockpit_state while a bulk load rebuilds keys and indexes
+
+
+def check(eng: Engine, *, need_schema: bool = True, reloading: bool = False) -> None:
     """Raise a one-line CockpitError unless the server answers, has PostGIS and our schema."""
     url = eng.url.render_as_string(hide_password=True)
     try:
         with eng.connect() as conn:
             has_postgis = conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
             has_schema = conn.execute(sa.text("SELECT to_regclass('public.events') IS NOT NULL")).scalar()
+            has_state = conn.execute(sa.text("SELECT to_regclass('public.cockpit_state') IS NOT NULL")).scalar()
+            unfinished = has_state and conn.execute(
+                sa.text("SELECT value FROM cockpit_state WHERE key = :k"), {"k": BULK_LOAD_KEY}).scalar()
     except CONNECTION_ERRORS as exc:
         raise connection_error(exc, url) from None
+    if unfinished and not reloading:
+        raise CockpitError(f"the last bulk load into {describe(url)} did not finish ({unfinished}): "
+                           "run `cockpit demo --replace` again")
     if not has_postgis:
         raise CockpitError(f"the database {describe(url)} has no PostGIS extension: run `cockpit migrate`")
     if need_schema and not has_schema:

@@ -39,6 +39,19 @@ GRID_THEME = (
 )
 
 
+# AG Grid speaks English; its filter menus in Chinese (the labels that show in this table)
+GRID_LOCALE = {"zh": {
+    "contains": "包含", "notContains": "不包含", "equals": "等于", "notEqual": "不等于",
+    "startsWith": "开头是", "endsWith": "结尾是", "blank": "为空", "notBlank": "不为空",
+    "lessThan": "小于", "greaterThan": "大于", "lessThanOrEqual": "小于等于", "greaterThanOrEqual": "大于等于",
+    "inRange": "介于", "inRangeStart": "从", "inRangeEnd": "到", "filterOoo": "筛选…", "andCondition": "且",
+    "orCondition": "或", "noRowsToShow": "无事件", "loadingOoo": "加载中…", "applyFilter": "应用",
+    "resetFilter": "重置", "clearFilter": "清除", "cancelFilter": "取消", "selectAll": "全选",
+    "searchOoo": "搜索…", "page": "页", "of": "/", "to": "至", "more": "更多",
+    "ariaFilterInput": "筛选输入", "ariaFilteringOperator": "筛选条件",
+}}
+
+
 def _card(key: str, element_id: str, lang: str) -> html.Div:
     return html.Div(
         className=f"kpi-card kpi-card-{key}",
@@ -75,7 +88,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
     """The page; `state` (parsed from the page URL) only sets the controls' first values."""
     other = "en" if lang == "zh" else "zh"
     return html.Div(
-        className="page",
+        className=f"page lang-{lang}",
         children=[
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="lang", data=lang),
@@ -106,8 +119,11 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                                 display_format="YYYY-MM-DD", minimum_nights=0, className="control",
                             ),
                         ),
-                        dcc.Dropdown(id="filter-group", options=[], value=state.group,
-                                     placeholder=t("all_groups", lang), className="control filter"),
+                        # the groups come from the store with the first view; until then the
+                        # linked group is its own option (a dropdown drops a value it has no option for)
+                        dcc.Dropdown(id="filter-group",
+                                     options=[{"label": state.group, "value": state.group}] if state.group else [],
+                                     value=state.group, placeholder=t("all_groups", lang), className="control filter"),
                         dcc.Dropdown(
                             id="filter-source",
                             options=[{"label": t(f"source_{s}", lang), "value": s} for s in SOURCES],
@@ -222,8 +238,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                                 "rowHeight": 34,
                                 "headerHeight": 36,
                                 "suppressCellFocus": True,
-                                "pagination": True,
-                                "paginationAutoPageSize": True,
+                                "localeText": GRID_LOCALE.get(lang, {}),
                             },
                             style={"height": "100%", "width": "100%"},
                         ),

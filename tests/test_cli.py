@@ -114,8 +114,19 @@ def test_demo_if_empty_and_migrate_are_idempotent(empty_url):
     again = run_cli("demo", "--if-empty", url=empty_url)
     assert again.returncode == 0 and "already holds events" in again.stdout
     migrate = run_cli("migrate", url=empty_url)
-    assert migrate.returncode == 0 and "0001" in migrate.stdout
+    assert migrate.returncode == 0 and "0002" in migrate.stdout
     with store.engine(empty_url).connect() as conn:
         from sqlalchemy import text
 
         assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 500
+
+
+def test_an_unfinished_bulk_load_is_refused_in_one_line(empty_url):
+    import sqlalchemy as sa
+
+    with store.engine(empty_url).begin() as conn:
+        conn.execute(sa.text("INSERT INTO cockpit_state (key, value) VALUES ('bulk_load', 'keys and indexes are being rebuilt')"))
+    assert_one_line_error(run_cli("kpi", "--unit", "440300", url=empty_url), "did not finish", "--replace")
+    reload = run_cli("demo", "--grids", "20", "--events", "300", "--days", "3", "--replace", url=empty_url)
+    assert reload.returncode == 0, reload.stderr
+    assert run_cli("kpi", "--unit", "440300", "--json", url=empty_url).returncode == 0

@@ -214,6 +214,42 @@ def test_switching_the_map_kpi_restyles_without_the_server(dash_duo, demo_url, d
     assert dash_duo.get_logs() == []
 
 
+def test_a_channel_filter_chosen_on_screen_applies_to_the_numbers(dash_duo, demo_url, demo_engine, use_store):
+    use_store(demo_url)
+    tz = settings().timezone
+    with demo_engine.connect() as conn:
+        district = busiest_child(conn, unit_by_code(conn, None).code, period_of("30d", tz))["code"]
+    start(dash_duo, f"/?unit={district}")
+    wait_for_unit(dash_duo, district)
+    unfiltered = on_screen(dash_duo)["volume"]
+
+    # hovering a child shows its name and its numbers
+    with demo_engine.connect() as conn:
+        view = unit_view(conn, district, period_of("30d", tz), Filters())
+    child = view["children"][0]
+    ActionChains(dash_duo.driver).move_to_element(
+        dash_duo.find_element(f"path.unit-{child['code']}")).perform()
+    dash_duo._wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip.unit-tip"), timeout=10,
+                       msg="no tooltip on hover")
+    tip = dash_duo.find_element(".leaflet-tooltip.unit-tip").text
+    assert child["name"] in tip and count(child["volume"]) in tip and percent(child["closure_rate"]) in tip
+
+    dash_duo.find_element("#filter-source").click()
+    option = [e for e in dash_duo.driver.find_elements(By.XPATH, "//*[normalize-space(text())='物联感知']")
+              if e.is_displayed()][0]
+    option.click()
+    dash_duo._wait_for(lambda d: view_state(dash_duo).get("source") == "iot", timeout=20, msg="filter not applied")
+    assert "source=iot" in dash_duo.driver.current_url
+    state = view_state(dash_duo)
+    with demo_engine.connect() as conn:
+        filtered = unit_view(conn, district, period_of("30d", tz), Filters(source="iot"))
+    assert (state["from"], state["to"]) == (filtered["period"]["from"], filtered["period"]["to"])
+    assert on_screen(dash_duo) == {"volume": count(filtered["kpi"]["volume"]),
+                                   **{r: percent(filtered["kpi"][r]) for r in RATES}}
+    assert on_screen(dash_duo)["volume"] != unfiltered
+    assert dash_duo.get_logs() == []
+
+
 def _a_street(conn) -> str:
     city = unit_by_code(conn, None)
     period = period_of("30d", settings().timezone)

@@ -19,7 +19,7 @@ def test_migrations_build_exactly_the_declared_schema(empty_url):
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
         diffs = compare_metadata(ctx, metadata)
     assert diffs == []
-    assert migrate.current(eng) == "0001"
+    assert migrate.current(eng) == "0002"
 
 
 def test_migrations_go_down_and_up_again(empty_url):
@@ -28,7 +28,7 @@ def test_migrations_go_down_and_up_again(empty_url):
     with eng.connect() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('public.events')")).scalar() is None
     migrate.upgrade(eng)
-    assert migrate.current(eng) == "0001"
+    assert migrate.current(eng) == "0002"
 
 
 def _city(conn) -> None:
