@@ -225,8 +225,8 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         for table, last_id in (("events", n_events), ("event_transitions", n_transitions)):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(last_id, 1)})")
         # Until the keys are back the store must not be used: store.check() refuses it.
-        cur.execute("INSERT INTO cockpit_state (key, value) VALUES (%s, 'keys and indexes are being rebuilt')",
-                    (BULK_LOAD_KEY,))
+        cur.execute("INSERT INTO cockpit_state (key, value) VALUES (%s, 'keys and indexes are being rebuilt') "
+                    "ON CONFLICT (key) DO NOTHING", (BULK_LOAD_KEY,))
         raw.commit()
     except BaseException:
         raw.rollback()

@@ -277,6 +277,18 @@ def test_deep_links_restore_a_street(dash_duo, demo_url, demo_engine, use_store)
     state = wait_for_unit(dash_duo, street)
     assert (state["from"], state["to"]) == (first.isoformat(), (last + timedelta(days=1)).isoformat())
     assert_screen_is_cli(dash_duo, demo_url)
+
+    # filters in a shared link: group and channel are restored with the view
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/?unit={street}&period=7d&group=SR&source=grid_app")
+    dash_duo._wait_for(lambda d: view_state(dash_duo).get("group") == "SR", timeout=25, msg="group lost")
+    wait_for_unit(dash_duo, street)
+    assert "group=SR" in dash_duo.driver.current_url and "source=grid_app" in dash_duo.driver.current_url
+    with demo_engine.connect() as conn:
+        filtered = unit_view(conn, street, week, Filters(group="SR", source="grid_app"))["kpi"]
+    assert 0 < filtered["volume"] < raw["volume"]
+    assert on_screen(dash_duo) == {"volume": count(filtered["volume"]), **{r: percent(filtered[r]) for r in RATES}}
+    assert "网格员上报" in dash_duo.find_element("#filter-source").text
+    assert "市容环境" in dash_duo.find_element("#filter-group").text
     assert dash_duo.get_logs() == []
 
 
