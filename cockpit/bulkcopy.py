@@ -173,41 +173,37 @@ def copy_columns(cursor, table: str, cols: list[Col], freeze: bool = False) -> i
 class Restore:
     """What bulk_load_mode took off the tables, to put back once the load has committed.
 
-    Put back on two connections at once (2 cores): first each table's indexes and keys,
-    tables in parallel; then foreign keys, added NOT VALID (instant) and validated, grouped by
-    the table they are on, tables in parallel. Measured at 10 M events: ~210 s one after the
-    other, about half that this way.
+    One connection per table, tables in parallel (2 cores): its keys first (so foreign keys
+    from the other table can find them early), then its indexes, then its foreign keys,
+    added NOT VALID (instant) and validated (a lock that lets the other table's index builds
+    go on). Measured at 10 M events: ~210 s one statement after the other, ~100 s this way.
     """
     tables: list[str]
     indexes: list[tuple[str, str, str]]  # (table, name, CREATE INDEX ...)
     keys: list[tuple[str, str, str]]  # (table, name, PRIMARY KEY / UNIQUE ...)
     foreign: list[tuple[str, str, str]]  # (table, name, FOREIGN KEY ...)
 
-    def run(self, connect: Callable[[], object], progress=lambda line: None, workers: int = 2) -> None:
-        def timed(conn, label: str, sql: str) -> None:
-            started = time.monotonic()
-            conn.execute(sql)
-            progress(f"  {label}: {time.monotonic() - started:.1f} s")
-
-        def table_keys(table: str) -> None:
+    def run(self, connect: Callable[[], object], progress=lambda line: None) -> None:
+        def lane(table: str) -> None:
             with connect() as conn:
+                def timed(label: str, sql: str) -> None:
+                    started = time.monotonic()
+                    conn.execute(sql)
+                    progress(f"  {label}: {time.monotonic() - started:.1f} s")
+
+                for t, name, definition in sorted(self.keys, key=lambda k: "PRIMARY" not in k[2]):
+                    if t == table:
+                        timed(f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
                 for t, name, definition in self.indexes:
                     if t == table:
-                        timed(conn, f"index {name}", definition)
-                for t, name, definition in self.keys:
-                    if t == table:
-                        timed(conn, f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
-
-        def table_foreign(table: str) -> None:
-            with connect() as conn:
+                        timed(f"index {name}", definition)
                 for t, name, definition in self.foreign:
                     if t == table:
                         conn.execute(f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition} NOT VALID')
-                        timed(conn, f"foreign key {name}", f'ALTER TABLE {t} VALIDATE CONSTRAINT "{name}"')
+                        timed(f"foreign key {name}", f'ALTER TABLE {t} VALIDATE CONSTRAINT "{name}"')
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(table_keys, self.tables))
-            list(pool.map(table_foreign, self.tables))
+        with ThreadPoolExecutor(max_workers=len(self.tables)) as pool:
+            list(pool.map(lane, self.tables))
 
 
 @contextlib.contextmanager

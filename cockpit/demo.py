@@ -172,11 +172,11 @@ def _copy_rollups(cur, parts: list[dict], above: dict[int, list[int]], plan: de.
             cols = [Col.int4("unit_id", k[0]), Col.date("day", days[k[1]]), Col.int4("grp", k[2]),
                     Col.category("source", k[3], de.SOURCES),
                     *(Col.int4(m, v[i]) for i, m in enumerate(MEASURES))]
-            copy_columns(cur, "kpi_rollup", cols)
+            copy_columns(cur, "kpi_rollup", cols, freeze=True)
         else:
             cols = [Col.int4("unit_id", k[0]), Col.date("day", days[k[1]]), Col.category("stage", k[2], STATUSES),
                     Col.int2("bucket", k[3]), Col.int4("n", v[0])]
-            copy_columns(cur, "stage_rollup", cols)
+            copy_columns(cur, "stage_rollup", cols, freeze=True)
     cur.execute("INSERT INTO cockpit_state (key, value) VALUES ('timezone', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (tz.key,))
 
@@ -212,7 +212,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         ref = _reference(city, cats, dept_id, lowest)
         plan = de.make_plan(ref, rng, events, days, now, tz)
         n_events = n_transitions = 0
-        with bulk_load_mode(cur, ["events", "event_transitions"]) as restore:
+        with bulk_load_mode(cur, ["events", "event_transitions", "kpi_rollup", "stage_rollup"]) as restore:
             # Generation (numpy, this process) overlaps COPY (the server): two cores, both busy.
             parts = []
             for ev, tr, part in _prefetched(_payloads(ref, plan, seed)):

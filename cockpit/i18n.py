@@ -73,7 +73,7 @@ LABELS: dict[str, dict[str, str]] = {
     "hours": {"zh": "{n}小时", "en": "{n} h"},
     "days": {"zh": "{n}天", "en": "{n} d"},
     "to": {"zh": "至", "en": "to"},
-    "points_legend": {"zh": "事件点位（红色：超期）", "en": "Events (red: overdue)"},
+    "event_point": {"zh": "事件", "en": "Event"},
     # statuses (the five-step closed loop)
     "status_reported": {"zh": "上报", "en": "Reported"},
     "status_dispatched": {"zh": "派遣", "en": "Dispatched"},

@@ -106,7 +106,13 @@ def map_hideout(view: dict, kpi: str, lang: str) -> tuple[dict, list]:
     if not kids:  # a grid: its own outline, its numbers in the tooltip
         unit = view["unit"]
         tip = tooltip(unit["name"], {**view["kpi"]}, lang)
-        return {"leaf": True, "kpi": kpi, "tips": {unit["code"]: tip}, "by_kpi": {}}, []
+        points = html.Div(className="legend-block legend-always", children=[
+            html.Div(t("events_title", lang), className="legend-title"),
+            html.Div(className="legend-item", children=[html.Span(className="dot"), html.Span(t("event_point", lang))]),
+            html.Div(className="legend-item", children=[html.Span(className="dot dot-overdue"),
+                                                        html.Span(t("overdue", lang))]),
+        ])
+        return {"leaf": True, "kpi": kpi, "tips": {unit["code"]: tip}, "by_kpi": {}}, [points]
     by_kpi, legends = {}, []
     for k in KPI_CHOICES:
         values = [c[k] for c in kids]

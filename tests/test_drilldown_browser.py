@@ -302,8 +302,10 @@ def test_an_empty_period_shows_dashes_not_zero_percent(dash_duo, demo_url, use_s
     expected = cli_kpis(view_state(dash_duo)["unit"], "2001-01-01", "2001-02-01", demo_url)
     assert expected["_raw"]["volume"] == 0
     assert on_screen(dash_duo) == {"volume": "0", **{r: MISSING for r in RATES}}
-    page = dash_duo.find_element(".kpi-row").text
-    assert "NaN" not in page and "0.0%" not in page
+    assert "NaN" not in dash_duo.find_element(".kpi-row").text
+    for card in ("kpi-closure-rate", "kpi-on-time-rate", "kpi-satisfaction-rate"):
+        assert dash_duo.find_element(f"#{card}-detail").text == "0 / 0"  # the honest fraction behind "—"
+        assert dash_duo.find_element(f"#{card}-delta").text.startswith(MISSING)
 
 
 def test_grid_events_and_their_history(dash_duo, demo_url, demo_engine, use_store):
