@@ -196,6 +196,10 @@ def _counts(m: dict | None) -> Counts:
 def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Filters = Filters(),
               plain: bool = False) -> dict:
     """Everything one click shows for a unit: its numbers, its children's, its panels."""
+    if not plain:
+        # Our queries read a few thousand index entries at most: starting parallel workers
+        # for each costs more than it saves. Plain SQL keeps them (it scans millions of rows).
+        conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
     unit = unit_by_code(conn, code)
     filters = filters.validated(conn)
     gid = group_id(conn, filters.group) if filters.group else None
