@@ -117,6 +117,20 @@ def _cmd_kpi(args) -> int:
     return 0
 
 
+def _cmd_simulate(args) -> int:
+    from cockpit import simulate, store
+
+    if args.rate <= 0:
+        raise CockpitError("--rate must be above 0 (events per second)")
+    eng = store.engine()
+    store.check(eng)
+    print(f"simulate: about {args.rate:g} new events a second; Ctrl-C stops", flush=True)
+    done = simulate.run(eng, rate=args.rate, seconds=args.seconds, seed=args.seed,
+                        progress=lambda line: print(line, flush=True))
+    print(f"simulate: {done['created']:,} new events, {done['moved']:,} moved on in {done['seconds']:.0f} s")
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from cockpit import store
     from cockpit.serve import serve
@@ -149,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--replace", action="store_true", help="wipe a store that already holds events")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the store holds events")
     demo.set_defaults(func=_cmd_demo)
+
+    sim = sub.add_parser("simulate", help="stream realistic new events (and progress old ones) until stopped")
+    sim.add_argument("--rate", type=float, default=5.0, help="new events per second (default 5)")
+    sim.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    sim.add_argument("--seed", type=int)
+    sim.set_defaults(func=_cmd_simulate)
 
     serve = sub.add_parser("serve", help="serve the cockpit web app")
     serve.add_argument("--host", default="127.0.0.1")

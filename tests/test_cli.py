@@ -27,7 +27,7 @@ def assert_one_line_error(r, *fragments: str) -> None:
 def test_help_lists_the_commands():
     r = run_cli("--help")
     assert r.returncode == 0
-    for command in ("db", "migrate", "demo", "serve", "kpi"):
+    for command in ("db", "migrate", "demo", "serve", "kpi", "rollup", "simulate"):
         assert command in r.stdout
     db = run_cli("db", "--help")
     assert all(a in db.stdout for a in ("up", "down", "status", "url"))
@@ -103,6 +103,7 @@ def test_user_mistakes_are_one_line(demo_url):
     assert_one_line_error(run_cli("kpi", "--unit", "440300", "--from", "yesterday", url=demo_url), "not a date")
     assert_one_line_error(run_cli("demo", "--events", "10", url=demo_url), "--replace")
     assert_one_line_error(run_cli("demo", "--grids", "3", "--replace", url=demo_url), "--grids")
+    assert_one_line_error(run_cli("simulate", "--rate", "0", url=demo_url), "--rate")
     bad_tz = run_cli("kpi", "--unit", "440300", url=demo_url, env={"COCKPIT_TIMEZONE": "Mars/Olympus"})
     assert_one_line_error(bad_tz, "COCKPIT_TIMEZONE")
 

@@ -140,3 +140,24 @@ def test_other_time_zone_reads_raw_events_correctly(small_city):
 
 def test_demo_store_rollups_equal_raw(demo_engine):
     assert_views_agree(demo_engine)
+
+
+def test_simulated_live_writers_keep_rollups_right(small_city):
+    """`cockpit simulate` writes like an outside system: plain INSERT/UPDATE, one event at a time."""
+    from conftest import run_cli
+
+    url = small_city.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with small_city.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
+    r = run_cli("simulate", "--rate", "40", "--seconds", "3", "--seed", "5", url=url)
+    assert r.returncode == 0, r.stderr
+    with small_city.connect() as conn:
+        new = conn.execute(sa.text("SELECT count(*) FROM events WHERE external_id LIKE 'SIM-%'")).scalar()
+        placed = conn.execute(sa.text(
+            "SELECT count(*) FROM events WHERE external_id LIKE 'SIM-%' AND grid_id IS NOT NULL")).scalar()
+        after = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
+        moved = conn.execute(sa.text("SELECT count(*) FROM event_transitions WHERE at > now() - interval '1 minute'")).scalar()
+    assert new >= 20 and placed == new and after == before + new and moved > 0
+    assert f"{new:,} new events" in r.stdout
+    assert_triggers_match_rebuild(small_city)
+    assert_views_agree(small_city)
