@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit import store
 from cockpit.config import settings
-from cockpit.drilldown import MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of, unit_view
+from cockpit.drilldown import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of,
+                               unit_view)
 from cockpit.errors import CockpitError
 from cockpit.i18n import t
 
@@ -34,6 +35,7 @@ def store_trouble(exc: SQLAlchemyError, lang: str) -> str:
     orig = getattr(exc, "orig", None) or exc
     first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
     return f"{t('store_unavailable', lang)}: {first}"
+
 
 RENDER_OUTPUTS = (
     [Output(i, "children") for _, i in CARDS]

@@ -76,7 +76,10 @@ def legend(sc: Scale, kpi: str, low: float | None, high: float | None) -> list[t
     for i, colour in enumerate(sc.colours):
         a, b = edges[i], edges[i + 1]  # the class holds (a, b]; the first [low, b]
         if i == 0:
-            text = f"≤ {fmt(b)}"
+            if kpi in IS_RATE or low is None:
+                text = f"≤ {fmt(b)}"
+            else:
+                text = fmt(b) if low >= b else f"{fmt(low)} – {fmt(b)}"
         elif kpi in IS_RATE:
             text = f"> {fmt(a)}" if i == last else f"{fmt(a)} – {fmt(b)}"
         else:  # counts: whole numbers, so (a, b] is a+1 .. b

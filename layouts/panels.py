@@ -143,7 +143,8 @@ def funnel(stages: list[dict], lang: str) -> html.Div:
         width = 100 * s["reached"] / top if top else 0
         rows.append(html.Div(className=f"funnel-row stage-{s['stage']}", children=[
             html.Div(t(f"status_{s['stage']}", lang), className="funnel-label"),
-            html.Div(className="funnel-track", children=html.Div(className="funnel-bar", style={"width": f"{width:.1f}%"})),
+            html.Div(className="funnel-track",
+                     children=html.Div(className="funnel-bar", style={"width": f"{width:.1f}%"})),
             html.Div(count(s["reached"]), className="funnel-count"),
             html.Div(
                 "" if s["stage"] == "closed" else [

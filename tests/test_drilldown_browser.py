@@ -7,7 +7,7 @@ against the real `cockpit` command for the period the page shows (#view-state's 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
