@@ -7,7 +7,7 @@ Builds the store once (database `cockpit_bench_<events>` on the managed cluster,
 community -> grid, each with a random period (today, 7 d, 30 d, this month, last month, or a
 custom range up to 90 days) and random filters (category group, channel). At every step it
 times what one click recomputes on the server: the map colours of the children and every
-panel (cockpit.drilldown.unit_view) plus the children's polygons (cockpit.geo).
+panel (cockpit.drilldown.unit_view) plus the polygons the map draws (cockpit.geo).
 
 The plain path answers the same questions with GROUP BY over raw events and transitions
 (unit_view(plain=True)). It is 10-100x slower, so it runs on a random sample of the same
@@ -34,7 +34,7 @@ from cockpit import migrate, store  # noqa: E402
 from cockpit.config import settings  # noqa: E402
 from cockpit.demo import load_demo  # noqa: E402
 from cockpit.drilldown import Filters, category_groups, children_of, period_of, unit_by_code, unit_view  # noqa: E402
-from cockpit.geo import children_features  # noqa: E402
+from cockpit.geo import map_features  # noqa: E402
 from cockpit.schema import SOURCES  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def random_question(rng: random.Random, groups: list[str], tz):
 def click(conn, code, period, filters, plain: bool) -> float:
     started = time.perf_counter()
     view = unit_view(conn, code, period, filters, plain=plain)
-    children_features(conn, unit_by_code(conn, code).id)
+    map_features(conn, unit_by_code(conn, code).id)
     took = time.perf_counter() - started
     assert view["unit"]["code"] == code
     return took * 1000

@@ -15,7 +15,7 @@ import flask
 from cockpit import store
 from cockpit.drilldown import unit_by_code
 from cockpit.errors import CockpitError
-from cockpit.geo import children_features
+from cockpit.geo import map_features
 
 ROOT = "_root"
 MAX_AGE = 300  # seconds; after that the browser revalidates (a 304 if unchanged)
@@ -28,12 +28,7 @@ def url_for(prefix: str, code: str | None) -> str:
 def features_for(code: str | None) -> dict:
     """Children of the unit, or the unit itself when it has none."""
     with store.connect() as conn:
-        unit = unit_by_code(conn, code)
-        fc = children_features(conn, unit.id)
-        if not fc["features"] and unit.parent_id is not None:
-            siblings = children_features(conn, unit.parent_id)
-            fc = {**siblings, "features": [f for f in siblings["features"] if f["properties"]["code"] == unit.code]}
-    return fc
+        return map_features(conn, unit_by_code(conn, code).id)
 
 
 def register(server: flask.Flask, prefix: str = "/") -> None:

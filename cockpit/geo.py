@@ -9,25 +9,22 @@ import sqlalchemy as sa
 SIMPLIFY_FRACTION = 1 / 2000
 DECIMALS = 5  # ~1 m at these latitudes
 
+_FEATURES = """
+    WITH frame AS (
+        SELECT greatest(ST_XMax(geom) - ST_XMin(geom), ST_YMax(geom) - ST_YMin(geom)) AS extent
+        FROM units WHERE id = :frame
+    )
+    SELECT u.id, u.code, u.name, u.level,
+           ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, frame.extent * :frac), :dec) AS geometry
+    FROM units u, frame
+    WHERE {which} AND u.geom IS NOT NULL
+    ORDER BY u.code
+"""
 
-def children_features(conn: sa.Connection, parent_id: int) -> dict:
-    """A GeoJSON FeatureCollection of the unit's children (id, code, name, level as properties)."""
-    rows = conn.execute(
-        sa.text(
-            """
-            WITH parent AS (
-                SELECT greatest(ST_XMax(geom) - ST_XMin(geom), ST_YMax(geom) - ST_YMin(geom)) AS extent
-                FROM units WHERE id = :pid
-            )
-            SELECT u.id, u.code, u.name, u.level,
-                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, parent.extent * :frac), :dec) AS geometry
-            FROM units u, parent
-            WHERE u.parent_id = :pid AND u.geom IS NOT NULL
-            ORDER BY u.code
-            """
-        ),
-        {"pid": parent_id, "frac": SIMPLIFY_FRACTION, "dec": DECIMALS},
-    ).all()
+
+def _collection(conn: sa.Connection, which: str, frame: int, params: dict) -> dict:
+    rows = conn.execute(sa.text(_FEATURES.format(which=which)),
+                        {"frame": frame, "frac": SIMPLIFY_FRACTION, "dec": DECIMALS, **params}).all()
     return {
         "type": "FeatureCollection",
         "features": [
@@ -40,3 +37,19 @@ def children_features(conn: sa.Connection, parent_id: int) -> dict:
             for r in rows
         ],
     }
+
+
+def children_features(conn: sa.Connection, parent_id: int) -> dict:
+    """A GeoJSON FeatureCollection of the unit's children (id, code, name, level as properties)."""
+    return _collection(conn, "u.parent_id = :unit", parent_id, {"unit": parent_id})
+
+
+def own_feature(conn: sa.Connection, unit_id: int) -> dict:
+    """The unit's own polygon, as a one-feature collection, simplified for its own extent."""
+    return _collection(conn, "u.id = :unit", unit_id, {"unit": unit_id})
+
+
+def map_features(conn: sa.Connection, unit_id: int) -> dict:
+    """What the map draws for a unit: its children, or itself when it has none (a grid)."""
+    fc = children_features(conn, unit_id)
+    return fc if fc["features"] else own_feature(conn, unit_id)
