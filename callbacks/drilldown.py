@@ -32,9 +32,7 @@ log = logging.getLogger(__name__)
 
 def store_trouble(exc: SQLAlchemyError, lang: str) -> str:
     """One line for the banner: PostgreSQL's own first line, no traceback, no SQL."""
-    orig = getattr(exc, "orig", None) or exc
-    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
-    return f"{t('store_unavailable', lang)}: {first}"
+    return f"{t('store_unavailable', lang)}: {store.first_line(exc)}"
 
 
 RENDER_OUTPUTS = (

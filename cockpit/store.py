@@ -45,12 +45,16 @@ def describe(url: str) -> str:
     return f"{u.host or 'localhost'}:{u.port or 5432}/{u.database or ''}"
 
 
+def first_line(exc: Exception) -> str:
+    """PostgreSQL's own first line of complaint, without the driver's wrapping."""
+    orig = getattr(exc, "orig", None) or exc
+    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
+    return first.split(": ", 1)[-1] if first.startswith("connection failed") else first
+
+
 def connection_error(exc: Exception, url: str) -> CockpitError:
     """One line naming the store and PostgreSQL's own first line of complaint."""
-    orig = getattr(exc, "orig", exc)
-    first = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
-    first = first.split(": ", 1)[-1] if first.startswith("connection failed") else first
-    return CockpitError(f"cannot use the store at {describe(url)}: {first}")
+    return CockpitError(f"cannot use the store at {describe(url)}: {first_line(exc)}")
 
 
 @functools.cache
