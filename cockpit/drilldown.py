@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from cockpit import rollup
 from cockpit.errors import CockpitError
-from cockpit.kpi import COUNT_NAMES, Counts, Period
+from cockpit.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
 from cockpit.measures import MEASURES, counted
 from cockpit.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
 
@@ -88,18 +88,6 @@ def category_groups(conn: sa.Connection) -> list[dict]:
 
 
 # -- the unit tree ---------------------------------------------------------------------------
-
-UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
-
-
-def unit_by_code(conn: sa.Connection, code: str | None) -> sa.Row:
-    q = sa.select(*UNIT_COLUMNS)
-    q = q.where(units.c.code == code) if code else q.where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
-    row = conn.execute(q).first()
-    if row is None:
-        raise CockpitError(f"no unit with code {code!r}" if code else "the store has no units yet")
-    return row
-
 
 def breadcrumb(conn: sa.Connection, unit_id: int) -> list[dict]:
     rows = conn.execute(

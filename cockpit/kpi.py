@@ -35,13 +35,14 @@ CONDITIONS = {
 COUNT_NAMES = tuple(CONDITIONS)
 
 
+def count_where(condition: sa.ColumnElement[bool] | None, name: str) -> sa.ColumnElement[int]:
+    """count(*) [FILTER (WHERE condition)], labelled."""
+    return (sa.func.count() if condition is None else sa.func.count().filter(condition)).label(name)
+
+
 def count_columns(e: sa.Table = events) -> list[sa.ColumnElement]:
     """The counts behind the rates, as SQL aggregates over an events-shaped table."""
-    columns = []
-    for name, condition in CONDITIONS.items():
-        where = condition(e)
-        columns.append((sa.func.count() if where is None else sa.func.count().filter(where)).label(name))
-    return columns
+    return [count_where(condition(e), name) for name, condition in CONDITIONS.items()]
 
 
 def rate(numerator: int, denominator: int) -> float | None:
@@ -126,24 +127,17 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.end.isoformat(), "timezone": self.tz.key}
 
 
-def find_unit(conn: sa.Connection, code: str) -> sa.Row:
-    row = conn.execute(
-        sa.select(units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
-        .where(units.c.code == code)
-    ).first()
-    if row is None:
-        raise CockpitError(f"no unit with code {code!r}")
-    return row
+UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
 
 
-def root_unit(conn: sa.Connection) -> sa.Row:
-    """The top of the tree (the city); the first one if several roots exist."""
-    row = conn.execute(
-        sa.select(units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
-        .where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
-    ).first()
+def unit_by_code(conn: sa.Connection, code: str | None) -> sa.Row:
+    """A unit by its code; None means the top of the tree (the first root if several)."""
+    q = sa.select(*UNIT_COLUMNS)
+    q = q.where(units.c.code == code) if code else q.where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
+    row = conn.execute(q).first()
     if row is None:
-        raise CockpitError("the store has no units yet: load some (e.g. `cockpit demo`)")
+        raise CockpitError(f"no unit with code {code!r}" if code
+                           else "the store has no units yet: load some (e.g. `cockpit demo`)")
     return row
 
 
@@ -163,7 +157,7 @@ def unit_counts(conn: sa.Connection, unit_id: int, period: Period) -> Counts:
 
 def unit_kpi(conn: sa.Connection, code: str, period: Period) -> dict:
     """What `cockpit kpi --json` prints and the screen shows for one unit."""
-    unit = find_unit(conn, code)
+    unit = unit_by_code(conn, code)
     return {
         "unit": {"code": unit.code, "name": unit.name, "level": unit.level},
         "period": period.as_dict(),

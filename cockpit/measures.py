@@ -24,8 +24,7 @@ MEASURES: dict[str, Condition] = {
 
 def counted(e: sa.Table, name: str) -> sa.ColumnElement[int]:
     """count(*) [FILTER (WHERE condition)] over an events-shaped table."""
-    condition = MEASURES[name](e)
-    return (sa.func.count() if condition is None else sa.func.count().filter(condition)).label(name)
+    return kpi.count_where(MEASURES[name](e), name)
 
 
 def signed(e: sa.Table, sign: sa.ColumnElement[int], name: str) -> sa.ColumnElement[int]:
