@@ -51,7 +51,7 @@ def _cmd_migrate(args) -> int:
 def _cmd_rollup(args) -> int:
     import time
 
-    from cockpit import rollup, store
+    from cockpit import heat, rollup, store
     from cockpit.config import settings
 
     eng = store.engine()
@@ -60,6 +60,7 @@ def _cmd_rollup(args) -> int:
         if args.action == "rebuild":
             started = time.monotonic()
             rollup.rebuild(conn, settings().timezone)
+            heat.rebuild(conn)
             conn.commit()
             print(f"rollups rebuilt in {time.monotonic() - started:.1f} s")
         for line in rollup.status(conn):

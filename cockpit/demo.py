@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cockpit import demo_events as de
+from cockpit import heat
 from cockpit.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload
 from cockpit.measures import MEASURES
 from cockpit.schema import STATUSES
@@ -237,6 +238,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
     libpq_url = eng.url.set(drivername="postgresql").render_as_string(hide_password=False)
     restore.run(lambda: psycopg.connect(libpq_url, autocommit=True), progress)
     with eng.begin() as conn:
+        heat.rebuild(conn)  # the recent hours only (heat.RETAIN), through the restored indexes
         conn.execute(sa.text("DELETE FROM cockpit_state WHERE key = :k"), {"k": BULK_LOAD_KEY})
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))

@@ -2,7 +2,7 @@
 from alembic import context
 
 from cockpit.migrate import include_object
-from cockpit import rollup  # noqa: F401  (registers the rollup tables on the metadata)
+from cockpit import heat, rollup  # noqa: F401  (register their tables on the metadata)
 from cockpit.schema import metadata
 
 

@@ -1,0 +1,124 @@
+"""Change notification: every statement that writes `events` tells the listening servers.
+
+A statement trigger on events (any writer, plain SQL included) sends NOTIFY on CHANNEL with
+its transaction id; PostgreSQL delivers it when that transaction commits, so a listener learns
+of a committed change within milliseconds and never of one that rolled back.
+
+Each server process keeps one LISTEN connection (ChangeFeed, a daemon thread). What it exposes
+is a *token*: the payload of the last notification, or, after (re)connecting, a watermark read
+from the store (newest event and transition ids). Every process listening to the same store
+holds the same token, so a browser may ask any worker "changed since <token>?" and the answer
+costs no query when nothing changed. If the store goes away the feed says since when, retries
+with a growing pause (capped), and on recovery moves the token so every screen refreshes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "cockpit_events"
+RETRY_FIRST, RETRY_MAX = 0.5, 8.0  # seconds between reconnection attempts: doubling, capped
+
+
+def install_sql() -> list[str]:
+    return [
+        f"""
+    CREATE OR REPLACE FUNCTION cockpit_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{CHANNEL}', txid_current()::text);
+        RETURN NULL;
+    END $$""",
+        "CREATE TRIGGER events_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_notify_events()",
+    ]
+
+
+def uninstall_sql() -> list[str]:
+    return ["DROP TRIGGER IF EXISTS events_notify ON events", "DROP FUNCTION IF EXISTS cockpit_notify_events()"]
+
+
+WATERMARK = ("SELECT 'w' || coalesce((SELECT max(id) FROM events), 0) || '.' "
+             "|| coalesce((SELECT max(id) FROM event_transitions), 0)")
+
+
+class ChangeFeed:
+    """One LISTEN connection kept open in a daemon thread; see the module docstring."""
+
+    def __init__(self, libpq_url: str, poll_seconds: float = 1.0):
+        self.url = libpq_url
+        self.poll_seconds = poll_seconds
+        self._lock = threading.Condition()
+        self.token: str | None = None
+        self.down_since: datetime | None = None  # UTC; None while connected
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cockpit-change-feed", daemon=True)
+
+    def start(self) -> "ChangeFeed":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def connected(self) -> bool:
+        return self.token is not None and self.down_since is None
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until the first connection attempt has ended (for tests and first requests)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.token is not None or self.down_since is not None, timeout)
+
+    def wait_change(self, token: str | None, timeout: float) -> str | None:
+        """The token once it differs from `token`, or the same after `timeout` seconds."""
+        with self._lock:
+            self._lock.wait_for(lambda: self.token != token, timeout)
+            return self.token
+
+    def _set(self, **values) -> None:
+        with self._lock:
+            for k, v in values.items():
+                setattr(self, k, v)
+            self._lock.notify_all()
+
+    def _run(self) -> None:
+        pause = RETRY_FIRST
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=3,
+                                     application_name="cockpit-feed") as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    token = conn.execute(WATERMARK).fetchone()[0]
+                    self._set(token=token, down_since=None, error=None)
+                    pause = RETRY_FIRST
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=self.poll_seconds):
+                            self._set(token=note.payload)
+                        conn.execute("SELECT 1")  # notices a server that went away while idle
+            except psycopg.Error as exc:
+                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                if self.down_since is None:
+                    log.warning("change feed lost the store: %s", first)
+                self._set(down_since=self.down_since or datetime.now(timezone.utc), error=first)
+                self._stop.wait(pause)
+                pause = min(pause * 2, RETRY_MAX)
+
+
+_feeds: dict[str, ChangeFeed] = {}
+_feeds_lock = threading.Lock()
+
+
+def feed_for(libpq_url: str) -> ChangeFeed:
+    """This process's feed for a store (started on first use; one per store URL)."""
+    with _feeds_lock:
+        feed = _feeds.get(libpq_url)
+        if feed is None:
+            feed = _feeds[libpq_url] = ChangeFeed(libpq_url).start()
+    return feed
+
