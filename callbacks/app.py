@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 import flask
 from dash import Dash
 
-from cockpit.callbacks import drilldown
+from cockpit.callbacks import drilldown, tiles_route
 from cockpit.callbacks.view_state import ViewState, parse
 from cockpit.config import REPO_ROOT, settings
 from cockpit.i18n import LANGS, t
@@ -50,4 +50,5 @@ def create_app() -> Dash:
     )
     app.layout = _layout
     drilldown.register(app)
+    tiles_route.register(app.server, app.config.requests_pathname_prefix)
     return app

@@ -4,6 +4,8 @@ COCKPIT_DATABASE_URL  libpq URI of an existing store; unset -> the project-manag
 COCKPIT_STATE_DIR     where the managed cluster lives (default: <repo>/.cockpit)
 COCKPIT_TIMEZONE      the city's local time zone (default Asia/Shanghai)
 COCKPIT_LANG          zh (default) or en
+COCKPIT_TILES         optional local raster base map: a folder of {z}/{x}/{y}.png tiles or a
+                      .pmtiles file, served by this app at /tiles/{z}/{x}/{y}; unset -> no base map
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class Settings:
     state_dir: Path
     timezone: ZoneInfo
     lang: str
+    tiles: str | None = None
 
 
 def settings() -> Settings:
@@ -40,4 +43,5 @@ def settings() -> Settings:
         state_dir=state.resolve(),
         timezone=tz,
         lang=lang,
+        tiles=os.environ.get("COCKPIT_TILES") or None,
     )

@@ -19,6 +19,9 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
     from gunicorn.app.base import BaseApplication
 
     _check_port(host, port)
+    from cockpit.tiles import configured_tiles
+
+    configured_tiles()  # a misconfigured COCKPIT_TILES: one line now, not a bare map later
 
     class Cockpit(BaseApplication):
         def load_config(self):
