@@ -82,6 +82,12 @@ window.cockpitMap = (function () {
         });
     }
 
+    /* The wall: the focused unit's parts as a quiet dark base map under the heat layer. */
+    function wallStyle(feature) {
+        return {className: "unit-shape wall-shape unit-" + feature.properties.code, color: "#3d6f99", weight: 1.4,
+                opacity: 0.9, fillColor: "#10263b", fillOpacity: 0.85};
+    }
+
     /* Fit the map to a unit's polygons once they are drawn, leaving room for the toolbar.
      * Restyling (a KPI switch) redraws the same features: that does not move the map. */
     function fitOnce(e) {
@@ -102,6 +108,6 @@ window.cockpitMap = (function () {
         }, 0);
     }
 
-    return {fitOnce: fitOnce, style: style, hoverStyle: hoverStyle, onEachFeature: onEachFeature, eventPoint: eventPoint,
+    return {fitOnce: fitOnce, style: style, wallStyle: wallStyle, hoverStyle: hoverStyle, onEachFeature: onEachFeature, eventPoint: eventPoint,
             colourOf: colourOf};
 })();

@@ -6,6 +6,8 @@ COCKPIT_TIMEZONE      the city's local time zone (default Asia/Shanghai)
 COCKPIT_LANG          zh (default) or en
 COCKPIT_TILES         optional local raster base map: a folder of {z}/{x}/{y}.png tiles or a
                       .pmtiles file, served by this app at /tiles/{z}/{x}/{y}; unset -> no base map
+COCKPIT_WALL_ROTATE   seconds the wall (/wall) stays on each district before the next (default 30;
+                      0 stops the rotation); a page's ?rotate=N overrides it
 """
 from __future__ import annotations
 
@@ -26,6 +28,16 @@ class Settings:
     timezone: ZoneInfo
     lang: str
     tiles: str | None = None
+    wall_rotate: int = 30
+
+
+def _seconds(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise CockpitError(f"{name}={raw!r} must be a whole number of seconds (0 turns it off)")
+    return int(raw)
 
 
 def settings() -> Settings:
@@ -44,4 +56,5 @@ def settings() -> Settings:
         timezone=tz,
         lang=lang,
         tiles=os.environ.get("COCKPIT_TILES") or None,
+        wall_rotate=_seconds("COCKPIT_WALL_ROTATE", 30),
     )

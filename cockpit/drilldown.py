@@ -177,7 +177,17 @@ def raw_stage_histogram(conn, unit_id: int, period: Period) -> dict[str, list[in
 
 # -- assembling a view ----------------------------------------------------------------------
 
-def _counts(m: dict | None) -> Counts:
+def unit_totals(conn: sa.Connection, ids: list[int], period: Period, filters: Filters = Filters(),
+                gid: int | None = None, rolled: set[int] | None = None) -> dict[int, dict]:
+    """Measures per unit: rolled-up units from the rollups, the others from raw events."""
+    if rolled is None:
+        rolled = rollup.rolled_up(conn, ids, period.tz)
+    fast = [i for i in ids if i in rolled]
+    slow = [i for i in ids if i not in rolled]
+    return {**rollup.totals(conn, fast, period, filters, gid), **raw_totals(conn, slow, period, filters, gid)}
+
+
+def counts_of(m: dict | None) -> Counts:
     return Counts(**{k: (m or {}).get(k, 0) for k in COUNT_NAMES})
 
 
@@ -196,9 +206,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
     rolled = set() if plain else rollup.rolled_up(conn, [unit.id, *(k.id for k in kids)], tz)
 
     def totals(ids: list[int], p: Period) -> dict[int, dict]:
-        fast = [i for i in ids if i in rolled]
-        slow = [i for i in ids if i not in rolled]
-        return {**rollup.totals(conn, fast, p, filters, gid), **raw_totals(conn, slow, p, filters, gid)}
+        return unit_totals(conn, ids, p, filters, gid, rolled)
 
     now_totals = totals([unit.id, *(k.id for k in kids)], period)
     before = totals([unit.id], previous_period(period)).get(unit.id)
@@ -220,11 +228,11 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "period": {**period.as_dict(), "last": period.last.isoformat()},
         "previous_period": previous_period(period).as_dict(),
         "filters": {"group": filters.group, "source": filters.source},
-        "kpi": {**_counts(mine).as_dict(), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
-        "previous": _counts(before).as_dict(),
+        "kpi": {**counts_of(mine).as_dict(), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
+        "previous": counts_of(before).as_dict(),
         "children": [
             {"code": k.code, "name": k.name, "level": k.level,
-             **_counts(now_totals.get(k.id)).as_dict(), **open_now.get(k.id, {"open": 0, "overdue": 0})}
+             **counts_of(now_totals.get(k.id)).as_dict(), **open_now.get(k.id, {"open": 0, "overdue": 0})}
             for k in kids
         ],
         "trend": [{"day": d.isoformat(), "volume": trend.get(d, {}).get("volume", 0),

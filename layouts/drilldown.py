@@ -15,6 +15,7 @@ from cockpit.i18n import t
 from cockpit.schema import SOURCES
 
 from cockpit.callbacks.view_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
+from cockpit.layouts import basemap
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 
@@ -164,9 +165,10 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                                 # SVG paths (not one canvas): each unit is an element a test can click
                                 preferCanvas=False,
                                 style={"height": "100%", "width": "100%"},
-                                # No TileLayer on purpose: intranet screens may not reach any tile
-                                # server, so the unit polygons themselves are the base map.
+                                # No public tiles ever: the unit polygons are the base map, over an
+                                # operator's own tiles when COCKPIT_TILES names some (layouts/basemap).
                                 children=[
+                                    *basemap.layers(),
                                     dl.GeoJSON(
                                         id="children",
                                         # fitted by cockpitMap.fitOnce: with padding, and not

@@ -1,0 +1,168 @@
+"""The live path both screens share: the change poll, the outage badge, heat and replay.
+
+`tick` runs every second in every open screen and answers from memory (the process's
+ChangeFeed): no query unless the store changed. The pages' own refresh callbacks listen to
+`live-token` and send only what changed.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy.exc import SQLAlchemyError
+
+from cockpit import changes, store
+from cockpit.config import settings
+from cockpit.errors import CockpitError
+from cockpit.heat import WINDOWS, heat
+from cockpit.i18n import t
+from cockpit.kpi import unit_by_code
+from cockpit.live import TICKER_SIZE
+
+from cockpit.layouts import live as live_layout
+
+log = logging.getLogger(__name__)
+PAUSED, LIVE = "live-status paused", "live-status"
+
+
+def feed() -> changes.ChangeFeed:
+    return changes.feed_for(store.database_url())
+
+
+def paused_badge(since: datetime, lang: str) -> tuple[str, str]:
+    local = since.astimezone(settings().timezone)
+    return t("paused_since", lang).format(t=local.strftime("%H:%M")), PAUSED
+
+
+def store_failed(exc: Exception, lang: str) -> tuple[str, str]:
+    """A query failed although the feed had not noticed yet: pause from now."""
+    log.warning("live refresh failed: %s", store.first_line(exc))
+    f = feed()
+    return paused_badge(f.down_since or datetime.now(timezone.utc), lang)
+
+
+def ticker_patch(events: list[dict], known: list[int], tz, lang: str):
+    """(children or Patch, ids now shown, the new events): new items on top, oldest dropped."""
+    if not known:
+        return [live_layout.ticker_item(e, tz, lang) for e in events], [e["id"] for e in events], []
+    fresh = [e for e in events if e["id"] not in set(known)]
+    if not fresh:
+        return no_update, known, []
+    patch = Patch()
+    for e in reversed(fresh):  # oldest first, so the newest ends on top
+        patch.prepend(live_layout.ticker_item(e, tz, lang))
+    shown = [e["id"] for e in fresh] + known
+    for _ in range(max(0, len(shown) - TICKER_SIZE)):
+        del patch[-1]
+    return patch, shown[:TICKER_SIZE], fresh
+
+
+def heat_points(fresh: list[dict]) -> list[list[float]] | object:
+    pts = [[e["lat"], e["lon"], 1] for e in fresh if e.get("lat") is not None]
+    return pts or no_update
+
+
+def replay_end(step: int, now: datetime) -> datetime:
+    """Replay step -k (k hours back): the hour that ended k hours before the current hour began."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=step + 1)
+
+
+def register(app: Dash) -> None:
+    @app.callback(
+        Output("live-token", "data"),
+        Output("live-status", "children"),
+        Output("live-status", "className"),
+        Input("live-tick", "n_intervals"),
+        State("live-token", "data"),
+        State("live-status", "className"),
+        State("lang", "data"),
+    )
+    def tick(_n, token, badge_class, lang):
+        try:
+            f = feed()
+        except CockpitError:
+            raise PreventUpdate
+        if token is None:
+            f.wait_ready(3)
+        if f.down_since is not None:
+            if badge_class == PAUSED:
+                raise PreventUpdate  # already showing since when
+            return no_update, *paused_badge(f.down_since, lang)
+        if f.token == token and badge_class != PAUSED:
+            raise PreventUpdate
+        return f.token, t("live", lang), LIVE
+
+    @app.callback(
+        Output("heat-full", "data"),
+        Output("replay-label", "children"),
+        Input("heat-window", "value"),
+        Input("replay-slider", "value"),
+        Input("heat-unit", "data"),
+        Input("heat-refresh", "n_intervals"),
+        State("lang", "data"),
+    )
+    def full_heat(window, step, unit, _n, lang):
+        return _heat(window, step, unit, lang)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="cockpit_heat", function_name="render"),
+        Output("heat-drawn", "children"),
+        Input("heat-full", "data"),
+        State("heat-map", "data"),
+    )
+    # new events join the heat at once, unless the heat is off or replaying the past
+    app.clientside_callback(
+        """function (points, mapId, window_, step) {
+            if (!points || window_ === "off" || step) { return window.dash_clientside.no_update; }
+            return window.dash_clientside.cockpit_heat.append(points, mapId);
+        }""",
+        Output("heat-added", "children"),
+        Input("heat-add", "data"),
+        State("heat-map", "data"),
+        State("heat-window", "value"),
+        State("replay-slider", "value"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        """function (clicks, disabled) { return clicks ? !disabled : disabled; }""",
+        Output("replay-timer", "disabled"),
+        Input("replay-play", "n_clicks"),
+        State("replay-timer", "disabled"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        """function (n, step, disabled) {
+            if (disabled) { return [window.dash_clientside.no_update, disabled]; }
+            if (step >= 0) { return [-24, false]; }         /* start from 24 h ago */
+            var next = step + 1;
+            return [next, next >= 0];                        /* back to live: stop */
+        }""",
+        Output("replay-slider", "value"),
+        Output("replay-timer", "disabled", allow_duplicate=True),
+        Input("replay-timer", "n_intervals"),
+        State("replay-slider", "value"),
+        State("replay-timer", "disabled"),
+        prevent_initial_call=True,
+    )
+
+
+def _heat(window, step, unit, lang):
+    if window in (None, "off"):
+        return None, ""
+    now = datetime.now(timezone.utc)
+    if step:  # replay: one hour at a time
+        end = replay_end(step, now)
+        span, label = timedelta(hours=1), t("replay_hour", lang).format(
+            t=(end - timedelta(hours=1)).astimezone(settings().timezone).strftime("%m-%d %H:00"))
+    else:
+        end, span, label = now, WINDOWS.get(window, WINDOWS["24h"]), t("replay_live", lang)
+    try:
+        with store.connect() as conn:
+            payload = heat(conn, unit_by_code(conn, unit).id, span, end)
+    except (CockpitError, SQLAlchemyError) as exc:
+        log.warning("heat failed: %s", store.first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
+        return no_update, no_update
+    payload["live"] = not step
+    return payload, label

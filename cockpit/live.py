@@ -1,0 +1,124 @@
+"""What the live screens (the wall, the cockpit's ticker) ask of the store: small, fast questions.
+
+Every function reads a few hundred index entries at most, so a screen can ask each time the
+change feed (cockpit.changes) says something was written. Today's numbers use the same totals
+as the drill-down (rollups for big units, raw rows for small ones) and the KPI formulas of
+cockpit.kpi; "today" is the city's local day.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from cockpit.drilldown import Filters, backlog, children_of, counts_of, period_of, unit_totals
+from cockpit.kpi import unit_by_code
+from cockpit.schema import categories, events, unit_closure, units
+
+TICKER_SIZE = 12
+LIST_SIZE = 7
+BUSY_WINDOW = timedelta(hours=1)
+
+
+def _fast(conn: sa.Connection) -> None:
+    conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
+def _place(conn: sa.Connection, grid_ids: set[int]) -> dict[int, dict]:
+    """Each grid's name and its district's and street's names (for one-line event labels)."""
+    if not grid_ids:
+        return {}
+    rows = conn.execute(sa.text("""
+        SELECT c.descendant_id AS grid_id, u.level, u.name
+        FROM unit_closure c JOIN units u ON u.id = c.ancestor_id
+        WHERE c.descendant_id = ANY(:ids) AND u.level IN ('district', 'street', 'grid')"""),
+        {"ids": list(grid_ids)})
+    out: dict[int, dict] = {}
+    for r in rows:
+        out.setdefault(r.grid_id, {})[r.level] = r.name
+    return out
+
+
+def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = TICKER_SIZE) -> list[dict]:
+    """The most recently reported events (report time, then id), optionally inside one unit.
+
+    By report time, not by id: the ids of a bulk import say nothing of when things happened.
+    """
+    _fast(conn)
+    cat = categories.alias("cat")
+    q = (sa.select(events.c.id, events.c.reported_at, events.c.source, events.c.status, events.c.grid_id,
+                   cat.c.name.label("category"),
+                   sa.func.ST_Y(events.c.location).label("lat"), sa.func.ST_X(events.c.location).label("lon"))
+         .select_from(events.join(cat, cat.c.id == events.c.category_id))
+         .order_by(events.c.reported_at.desc(), events.c.id.desc()).limit(limit))
+    if unit_id is not None:
+        q = q.where(events.c.grid_id.in_(sa.select(unit_closure.c.descendant_id)
+                                         .where(unit_closure.c.ancestor_id == unit_id)))
+    rows = [r._asdict() for r in conn.execute(q)]
+    places = _place(conn, {r["grid_id"] for r in rows if r["grid_id"]})
+    for r in rows:
+        r["place"] = places.get(r["grid_id"], {})
+    return rows
+
+
+def today_numbers(conn: sa.Connection, unit_ids: list[int], tz, now: datetime | None = None) -> dict[int, dict]:
+    """一量三率 of today (local day) plus the open backlog and overdue now, per unit."""
+    _fast(conn)
+    today = period_of("today", tz, today=(now or datetime.now(tz)).astimezone(tz).date())
+    totals = unit_totals(conn, unit_ids, today)
+    open_now = backlog(conn, unit_ids, Filters(), None)
+    return {i: {**counts_of(totals.get(i)).as_dict(), **open_now.get(i, {"open": 0, "overdue": 0})}
+            for i in unit_ids}
+
+
+def overdue_events(conn: sa.Connection, unit_id: int, limit: int = LIST_SIZE) -> list[dict]:
+    """Open events past their deadline inside the unit, longest overdue first."""
+    _fast(conn)
+    cat = categories.alias("cat")
+    q = (sa.select(events.c.id, events.c.deadline_at, events.c.reported_at, events.c.source, events.c.grid_id,
+                   cat.c.name.label("category"))
+         .select_from(events.join(unit_closure, unit_closure.c.descendant_id == events.c.grid_id)
+                      .join(cat, cat.c.id == events.c.category_id))
+         .where(unit_closure.c.ancestor_id == unit_id, events.c.closed_at.is_(None),
+                events.c.deadline_at < sa.func.now())
+         .order_by(events.c.deadline_at, events.c.id).limit(limit))
+    rows = [r._asdict() for r in conn.execute(q)]
+    places = _place(conn, {r["grid_id"] for r in rows})
+    for r in rows:
+        r["place"] = places.get(r["grid_id"], {})
+    return rows
+
+
+def busiest_grids(conn: sa.Connection, unit_id: int, now: datetime | None = None,
+                  window: timedelta = BUSY_WINDOW, limit: int = LIST_SIZE) -> list[dict]:
+    """Grids of the unit with the most events reported in the last `window`."""
+    _fast(conn)
+    now = now or datetime.now(timezone.utc)
+    q = (sa.select(units.c.id, units.c.code, units.c.name, sa.func.count().label("n"))
+         .select_from(events.join(unit_closure, unit_closure.c.descendant_id == events.c.grid_id)
+                      .join(units, units.c.id == events.c.grid_id))
+         .where(unit_closure.c.ancestor_id == unit_id, events.c.reported_at >= now - window,
+                events.c.reported_at < now)
+         .group_by(units.c.id).order_by(sa.func.count().desc(), units.c.code).limit(limit))
+    rows = [r._asdict() for r in conn.execute(q)]
+    places = _place(conn, {r["id"] for r in rows})
+    for r in rows:
+        r["place"] = places.get(r["id"], {})
+    return rows
+
+
+def wall_view(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None) -> dict:
+    """Everything the wall shows: the city and its districts today, and the focused unit's lists."""
+    city = unit_by_code(conn, None)
+    districts = children_of(conn, city.id)
+    unit = unit_by_code(conn, focus) if focus else city
+    ids = list(dict.fromkeys([city.id, unit.id, *(d.id for d in districts)]))
+    numbers = today_numbers(conn, ids, tz, now)
+    return {
+        "city": {"code": city.code, "name": city.name, **numbers[city.id]},
+        "focus": {"code": unit.code, "name": unit.name, "level": unit.level, **numbers[unit.id]},
+        "districts": [{"code": d.code, "name": d.name, **numbers[d.id]} for d in districts],
+        "overdue": overdue_events(conn, unit.id),
+        "busiest": busiest_grids(conn, unit.id, now),
+        "latest": latest_events(conn),
+    }
