@@ -70,7 +70,8 @@ def create_app() -> Dash:
     # every page's components, so callbacks of both pages validate against one layout
     app.validation_layout = html.Div([drilldown_layout.layout(), wall_layout.layout("zh", False, 0, DEFAULT_HEAT)])
     drilldown.register(app)
-    live.register(app)
+    live.register(app, "cockpit")
+    live.register(app, "wall")
     wall.register(app)
     tiles_route.register(app.server, app.config.requests_pathname_prefix)
     return app

@@ -15,7 +15,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit import store
+from cockpit import live, store
 from cockpit.config import settings
 from cockpit.drilldown import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of,
                                unit_view)
@@ -23,8 +23,10 @@ from cockpit.errors import CockpitError
 from cockpit.i18n import t
 
 from cockpit.callbacks import geo_route, view_state
+from cockpit.callbacks import live as live_callbacks
 from cockpit.layouts import charts, events_table, panels
 from cockpit.layouts.drilldown import CARDS
+from cockpit.layouts.live import lid
 
 SHOWN, HIDDEN = {}, {"display": "none"}
 log = logging.getLogger(__name__)
@@ -171,6 +173,40 @@ def register(app: Dash) -> None:
                 "",
             ]
         )
+
+    LIVE_OUTPUTS = (
+        [Output(i, "children", allow_duplicate=True) for _, i in CARDS]
+        + [Output(f"{i}-detail", "children", allow_duplicate=True) for _, i in CARDS]
+        + [Output(lid("cockpit", "ticker"), "children"), Output(lid("cockpit", "ticker-ids"), "data"),
+           Output(lid("cockpit", "heat-add"), "data")]
+    )
+
+    @app.callback(*LIVE_OUTPUTS, Input(lid("cockpit", "live-token"), "data"), Input("view", "data"),
+                  State("query", "data"), State(lid("cockpit", "ticker-ids"), "data"), State("lang", "data"),
+                  prevent_initial_call=True)
+    def live_refresh(_token, view, query, known, lang):
+        """A change in the store: the unit's six numbers, the ticker (a Patch), new heat points."""
+        if query is None or not view:
+            raise PreventUpdate
+        state = view_state.parse(query)
+        tz = settings().timezone
+        try:
+            period = period_of(state.period, tz, state.first, state.last)
+            with store.connect() as conn:
+                numbers = live.unit_numbers(conn, state.unit, period, Filters(group=state.group, source=state.source))
+                events = live.latest_events(conn, numbers["id"])
+        except (CockpitError, SQLAlchemyError) as exc:
+            live_callbacks.log_failure(exc)  # the badge follows from the change feed within a second
+            return [no_update] * len(LIVE_OUTPUTS)
+        shown = {"kpi": numbers}
+        values, details = panels.card_values(shown), panels.card_details(shown, lang)
+        ticker, ids, fresh = live_callbacks.ticker_patch(events, known, state.unit, tz, lang)
+        return ([values[k] for k, _ in CARDS] + [details[k] for k, _ in CARDS]
+                + [ticker, ids, live_callbacks.heat_points(fresh) if fresh else no_update])
+
+    @app.callback(Output(lid("cockpit", "heat-unit"), "data"), Input("view", "data"), prevent_initial_call=True)
+    def heat_follows_view(view):
+        return (view or {}).get("unit")
 
     @app.callback(
         Output("event-history", "children", allow_duplicate=True),

@@ -22,6 +22,7 @@ from cockpit.kpi import unit_by_code
 from cockpit.live import TICKER_SIZE
 
 from cockpit.layouts import live as live_layout
+from cockpit.layouts.live import lid
 
 log = logging.getLogger(__name__)
 PAUSED, LIVE = "live-status paused", "live-status"
@@ -36,27 +37,31 @@ def paused_badge(since: datetime, lang: str) -> tuple[str, str]:
     return t("paused_since", lang).format(t=local.strftime("%H:%M")), PAUSED
 
 
-def store_failed(exc: Exception, lang: str) -> tuple[str, str]:
-    """A query failed although the feed had not noticed yet: pause from now."""
-    log.warning("live refresh failed: %s", store.first_line(exc))
-    f = feed()
-    return paused_badge(f.down_since or datetime.now(timezone.utc), lang)
+def log_failure(exc: Exception) -> None:
+    """A refresh could not read the store: the screen keeps its last picture."""
+    log.warning("live refresh failed: %s", store.first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
 
 
-def ticker_patch(events: list[dict], known: list[int], tz, lang: str):
-    """(children or Patch, ids now shown, the new events): new items on top, oldest dropped."""
-    if not known:
-        return [live_layout.ticker_item(e, tz, lang) for e in events], [e["id"] for e in events], []
-    fresh = [e for e in events if e["id"] not in set(known)]
+def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, lang: str):
+    """(children or Patch, what the ticker now shows, the new events): new items on top, oldest dropped.
+
+    `known` is what the page's ticker shows ({"scope": unit code, "ids": [...]}); another scope
+    (the page moved to another unit) or nothing yet means a whole new list.
+    """
+    shows = {"scope": scope, "ids": [e["id"] for e in events]}
+    if not known or known.get("scope") != scope or not known.get("ids"):
+        return [live_layout.ticker_item(e, tz, lang) for e in events], shows, []
+    ids = known["ids"]
+    fresh = [e for e in events if e["id"] not in set(ids)]
     if not fresh:
         return no_update, known, []
     patch = Patch()
     for e in reversed(fresh):  # oldest first, so the newest ends on top
         patch.prepend(live_layout.ticker_item(e, tz, lang))
-    shown = [e["id"] for e in fresh] + known
+    shown = [e["id"] for e in fresh] + ids
     for _ in range(max(0, len(shown) - TICKER_SIZE)):
         del patch[-1]
-    return patch, shown[:TICKER_SIZE], fresh
+    return patch, {"scope": scope, "ids": shown[:TICKER_SIZE]}, fresh
 
 
 def heat_points(fresh: list[dict]) -> list[list[float]] | object:
@@ -69,14 +74,19 @@ def replay_end(step: int, now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=step + 1)
 
 
-def register(app: Dash) -> None:
+def register(app: Dash, page: str) -> None:
+    """The shared live callbacks for one page's elements (layouts.live.lid)."""
+
+    def i(name: str) -> str:
+        return lid(page, name)
+
     @app.callback(
-        Output("live-token", "data"),
-        Output("live-status", "children"),
-        Output("live-status", "className"),
-        Input("live-tick", "n_intervals"),
-        State("live-token", "data"),
-        State("live-status", "className"),
+        Output(i("live-token"), "data"),
+        Output(i("live-status"), "children"),
+        Output(i("live-status"), "className"),
+        Input(i("live-tick"), "n_intervals"),
+        State(i("live-token"), "data"),
+        State(i("live-status"), "className"),
         State("lang", "data"),
     )
     def tick(_n, token, badge_class, lang):
@@ -95,12 +105,12 @@ def register(app: Dash) -> None:
         return f.token, t("live", lang), LIVE
 
     @app.callback(
-        Output("heat-full", "data"),
-        Output("replay-label", "children"),
-        Input("heat-window", "value"),
-        Input("replay-slider", "value"),
-        Input("heat-unit", "data"),
-        Input("heat-refresh", "n_intervals"),
+        Output(i("heat-full"), "data"),
+        Output(i("replay-label"), "children"),
+        Input(i("heat-window"), "value"),
+        Input(i("replay-slider"), "value"),
+        Input(i("heat-unit"), "data"),
+        Input(i("heat-refresh"), "n_intervals"),
         State("lang", "data"),
     )
     def full_heat(window, step, unit, _n, lang):
@@ -108,9 +118,9 @@ def register(app: Dash) -> None:
 
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit_heat", function_name="render"),
-        Output("heat-drawn", "children"),
-        Input("heat-full", "data"),
-        State("heat-map", "data"),
+        Output(i("heat-drawn"), "children"),
+        Input(i("heat-full"), "data"),
+        State(i("heat-map"), "data"),
     )
     # new events join the heat at once, unless the heat is off or replaying the past
     app.clientside_callback(
@@ -118,18 +128,18 @@ def register(app: Dash) -> None:
             if (!points || window_ === "off" || step) { return window.dash_clientside.no_update; }
             return window.dash_clientside.cockpit_heat.append(points, mapId);
         }""",
-        Output("heat-added", "children"),
-        Input("heat-add", "data"),
-        State("heat-map", "data"),
-        State("heat-window", "value"),
-        State("replay-slider", "value"),
+        Output(i("heat-added"), "children"),
+        Input(i("heat-add"), "data"),
+        State(i("heat-map"), "data"),
+        State(i("heat-window"), "value"),
+        State(i("replay-slider"), "value"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
         """function (clicks, disabled) { return clicks ? !disabled : disabled; }""",
-        Output("replay-timer", "disabled"),
-        Input("replay-play", "n_clicks"),
-        State("replay-timer", "disabled"),
+        Output(i("replay-timer"), "disabled"),
+        Input(i("replay-play"), "n_clicks"),
+        State(i("replay-timer"), "disabled"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -139,11 +149,11 @@ def register(app: Dash) -> None:
             var next = step + 1;
             return [next, next >= 0];                        /* back to live: stop */
         }""",
-        Output("replay-slider", "value"),
-        Output("replay-timer", "disabled", allow_duplicate=True),
-        Input("replay-timer", "n_intervals"),
-        State("replay-slider", "value"),
-        State("replay-timer", "disabled"),
+        Output(i("replay-slider"), "value"),
+        Output(i("replay-timer"), "disabled", allow_duplicate=True),
+        Input(i("replay-timer"), "n_intervals"),
+        State(i("replay-slider"), "value"),
+        State(i("replay-timer"), "disabled"),
         prevent_initial_call=True,
     )
 

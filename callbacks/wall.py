@@ -21,7 +21,8 @@ from cockpit.i18n import t
 from cockpit.live import wall_view
 
 from cockpit.callbacks import geo_route
-from cockpit.callbacks.live import heat_points, store_failed, ticker_patch
+from cockpit.callbacks.live import heat_points, log_failure, ticker_patch
+from cockpit.layouts.live import lid
 from cockpit.layouts.wall import WALL_CARDS
 
 RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
@@ -102,20 +103,18 @@ REFRESH_OUTPUTS = (
         Output("wall-district-strip", "children"),
         Output("wall-overdue-list", "children"),
         Output("wall-busiest", "children"),
-        Output("ticker", "children"),
-        Output("ticker-ids", "data"),
-        Output("heat-add", "data"),
+        Output(lid("wall", "ticker"), "children"),
+        Output(lid("wall", "ticker-ids"), "data"),
+        Output(lid("wall", "heat-add"), "data"),
         Output("wall-districts", "data"),
         Output("wall-sigs", "data"),
-        Output("live-status", "children", allow_duplicate=True),
-        Output("live-status", "className", allow_duplicate=True),
     ]
 )
 
 
 def register(app: Dash) -> None:
-    @app.callback(*REFRESH_OUTPUTS, Input("live-token", "data"), Input("wall-focus", "data"),
-                  State("ticker-ids", "data"), State("wall-sigs", "data"), State("lang", "data"),
+    @app.callback(*REFRESH_OUTPUTS, Input(lid("wall", "live-token"), "data"), Input("wall-focus", "data"),
+                  State(lid("wall", "ticker-ids"), "data"), State("wall-sigs", "data"), State("lang", "data"),
                   prevent_initial_call=True)
     def refresh(_token, focus, known, sigs, lang):
         tz = settings().timezone
@@ -124,7 +123,8 @@ def register(app: Dash) -> None:
             with store.connect() as conn:
                 view = wall_view(conn, focus, tz)
         except (CockpitError, SQLAlchemyError) as exc:  # keep the last picture, say since when
-            return keep[:-2] + list(store_failed(exc, lang))
+            log_failure(exc)  # the badge follows from the change feed within a second
+            return keep
         now = datetime.now(timezone.utc)
         sections = {
             "cards": numbers(view["city"]),
@@ -135,7 +135,7 @@ def register(app: Dash) -> None:
         }
         new_sigs = {k: _sig(v) for k, v in sections.items()}
         changed = {k: new_sigs[k] != (sigs or {}).get(k) for k in SECTIONS}
-        ticker, shown, fresh = ticker_patch(view["latest"], known or [], tz, lang)
+        ticker, shown, fresh = ticker_patch(view["latest"], known, None, tz, lang)
         cards = sections["cards"]
         return (
             [cards[k] if changed["cards"] else no_update for k, _ in WALL_CARDS]
@@ -151,8 +151,6 @@ def register(app: Dash) -> None:
                 heat_points(fresh) if known else no_update,
                 [d["code"] for d in view["districts"]],
                 new_sigs,
-                no_update,
-                no_update,
             ]
         )
 
@@ -166,7 +164,7 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(Output("wall-units", "url"), Output("wall-units", "hideout"), Output("heat-unit", "data"),
+    @app.callback(Output("wall-units", "url"), Output("wall-units", "hideout"), Output(lid("wall", "heat-unit"), "data"),
                   Input("wall-focus", "data"))
     def focus_map(focus):
         return (geo_route.url_for(app.config.requests_pathname_prefix, focus),
@@ -175,6 +173,6 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit_wall", function_name="clock"),
         Output("wall-clock", "children"),
-        Input("live-tick", "n_intervals"),
+        Input(lid("wall", "live-tick"), "n_intervals"),
     )
 

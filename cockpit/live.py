@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.drilldown import Filters, backlog, children_of, counts_of, period_of, unit_totals
+from cockpit.drilldown import Filters, backlog, children_of, counts_of, group_id, period_of, unit_totals
+from cockpit.kpi import Period
 from cockpit.kpi import unit_by_code
 from cockpit.schema import categories, events, unit_closure, units
 
@@ -69,6 +70,17 @@ def today_numbers(conn: sa.Connection, unit_ids: list[int], tz, now: datetime | 
     open_now = backlog(conn, unit_ids, Filters(), None)
     return {i: {**counts_of(totals.get(i)).as_dict(), **open_now.get(i, {"open": 0, "overdue": 0})}
             for i in unit_ids}
+
+
+def unit_numbers(conn: sa.Connection, code: str | None, period: Period, filters: Filters = Filters()) -> dict:
+    """The drill-down's six card numbers for one unit (what a new or closed event changes)."""
+    _fast(conn)
+    unit = unit_by_code(conn, code)
+    filters = filters.validated(conn)
+    gid = group_id(conn, filters.group) if filters.group else None
+    totals = unit_totals(conn, [unit.id], period, filters, gid).get(unit.id)
+    open_now = backlog(conn, [unit.id], filters, gid).get(unit.id, {"open": 0, "overdue": 0})
+    return {"id": unit.id, **counts_of(totals).as_dict(), **open_now}
 
 
 def overdue_events(conn: sa.Connection, unit_id: int, limit: int = LIST_SIZE) -> list[dict]:

@@ -32,6 +32,11 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
             self.cfg.set("loglevel", "warning")
 
         def load(self):
+            # In each worker, after the fork: connections the parent opened (the store check)
+            # are the parent's, never to be shared.
+            from cockpit import store
+
+            store.forget_engines()
             # The web layer is imported only here: the core package stays free of Dash.
             from cockpit.callbacks.app import create_app
 

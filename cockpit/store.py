@@ -59,6 +59,7 @@ def connection_error(exc: Exception, url: str) -> CockpitError:
 
 @functools.cache
 def _engine_for(url: str) -> Engine:
+    _made.add(url)
     return sa.create_engine(
         sqlalchemy_url(url),
         pool_pre_ping=True,
@@ -66,6 +67,21 @@ def _engine_for(url: str) -> Engine:
         max_overflow=10,
         connect_args={"connect_timeout": 5, "application_name": "cockpit"},
     )
+
+
+def forget_engines() -> None:
+    """Drop this process's pooled connections without closing them (after a fork: the parent
+    still owns those sockets; a child that used them would interleave its queries with it)."""
+    for eng in _engine_list():
+        eng.dispose(close=False)
+    _engine_for.cache_clear()
+
+
+def _engine_list() -> list[Engine]:
+    return [_engine_for(url) for url in _made]
+
+
+_made: set[str] = set()
 
 
 def engine(url: str | None = None) -> Engine:

@@ -15,7 +15,7 @@ from cockpit.i18n import t
 from cockpit.schema import SOURCES
 
 from cockpit.callbacks.view_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
-from cockpit.layouts import basemap
+from cockpit.layouts import basemap, live
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 
@@ -97,6 +97,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
             dcc.Store(id="query"),  # the part of the URL the server renders from
             dcc.Store(id="view"),  # what is on screen: unit code, level, period days
             html.Div(id="view-state", hidden=True),  # the same as data-* attributes, for tests
+            *live.stores("cockpit", "map"),
             html.Header(
                 className="topbar",
                 children=[
@@ -131,6 +132,8 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                             value=state.source, placeholder=t("all_sources", lang), className="control filter",
                         ),
                     ]),
+                    live.status_badge("cockpit", lang),
+                    html.A(t("wall_link", lang), id="wall-link", href=f"/wall?lang={lang}", className="lang-toggle"),
                     html.A(t("language", lang), id="lang-toggle", href=f"?lang={other}", className="lang-toggle"),
                 ],
             ),
@@ -194,6 +197,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                                     value=state.kpi, inline=True, className="segmented",
                                 ),
                             ]),
+                            html.Div(className="map-heat", children=live.heat_controls("cockpit", lang)),
                             html.Div(id="map-legend", className=f"map-legend show-{state.kpi}"),
                         ],
                     ),
@@ -214,6 +218,10 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                     ),
                 ],
             ),
+            html.Section(className="live-row", children=[
+                html.H3(t("ticker", lang), className="live-row-title"),
+                live.ticker("cockpit"),
+            ]),
             html.Section(
                 id="ranking-section",
                 className="bottom-row",

@@ -22,48 +22,57 @@ HEAT_CHOICES = ("off", *WINDOWS)
 DEFAULT_HEAT = "24h"
 
 
-def stores(map_id: str) -> list:
+def lid(page: str, name: str) -> str:
+    """The element id of a live part on one page ("wall" or "cockpit").
+
+    Each page has its own ids: a Dash callback that writes to an element of one page must not
+    wait on an element only the other page has, so the shared callbacks are registered per page.
+    """
+    return f"{page}-{name}"
+
+
+def stores(page: str, map_id: str) -> list:
     """The live machinery of a page whose map (a dl.MapContainer) has id `map_id`."""
     return [
-        dcc.Store(id="heat-map", data=map_id),
-        dcc.Interval(id="live-tick", interval=TICK_MS),
-        dcc.Store(id="live-token"),
-        dcc.Store(id="ticker-ids", data=[]),
-        dcc.Store(id="heat-unit"),  # the unit whose box the heat covers (set by the page)
-        dcc.Store(id="heat-full"),
-        dcc.Store(id="heat-add"),
-        dcc.Interval(id="heat-refresh", interval=HEAT_REFRESH_MS),
-        dcc.Interval(id="replay-timer", interval=REPLAY_STEP_MS, disabled=True),
-        html.Div(id="heat-drawn", hidden=True),
-        html.Div(id="heat-added", hidden=True),
+        dcc.Store(id=lid(page, "heat-map"), data=map_id),
+        dcc.Interval(id=lid(page, "live-tick"), interval=TICK_MS),
+        dcc.Store(id=lid(page, "live-token")),
+        dcc.Store(id=lid(page, "ticker-ids")),  # {"scope": unit code, "ids": [...]}: what the ticker shows
+        dcc.Store(id=lid(page, "heat-unit")),  # the unit whose box the heat covers (set by the page)
+        dcc.Store(id=lid(page, "heat-full")),
+        dcc.Store(id=lid(page, "heat-add")),
+        dcc.Interval(id=lid(page, "heat-refresh"), interval=HEAT_REFRESH_MS),
+        dcc.Interval(id=lid(page, "replay-timer"), interval=REPLAY_STEP_MS, disabled=True),
+        html.Div(id=lid(page, "heat-drawn"), hidden=True),
+        html.Div(id=lid(page, "heat-added"), hidden=True),
     ]
 
 
-def status_badge(lang: str) -> html.Div:
-    return html.Div(t("live", lang), id="live-status", className="live-status")
+def status_badge(page: str, lang: str) -> html.Div:
+    return html.Div(t("live", lang), id=lid(page, "live-status"), className="live-status")
 
 
-def heat_controls(lang: str, heat_window: str = DEFAULT_HEAT) -> html.Div:
+def heat_controls(page: str, lang: str, heat_window: str = DEFAULT_HEAT) -> html.Div:
     """Heat window (off / 1 h / 24 h / 7 d) and the 24 h replay: a slider of hours and play."""
     marks = {-REPLAY_HOURS: "-24h", -12: "-12h", 0: t("replay_live", lang)}
     return html.Div(className="heat-controls", children=[
         html.Span(t("heat", lang), className="control-label"),
         dcc.RadioItems(
-            id="heat-window", value=heat_window, inline=True, className="segmented",
+            id=lid(page, "heat-window"), value=heat_window, inline=True, className="segmented",
             options=[{"label": t("heat_off" if k == "off" else f"window_{k}", lang), "value": k} for k in HEAT_CHOICES],
         ),
         html.Span(t("replay", lang), className="control-label"),
-        html.Button(t("play", lang), id="replay-play", className="replay-play", n_clicks=0),
+        html.Button(t("play", lang), id=lid(page, "replay-play"), className="replay-play", n_clicks=0),
         html.Div(className="replay-slider", children=dcc.Slider(
-            id="replay-slider", min=-REPLAY_HOURS, max=0, step=1, value=0, marks=marks, updatemode="drag",
+            id=lid(page, "replay-slider"), min=-REPLAY_HOURS, max=0, step=1, value=0, marks=marks, updatemode="drag",
         )),
-        html.Span("", id="replay-label", className="replay-label"),
+        html.Span("", id=lid(page, "replay-label"), className="replay-label"),
     ])
 
 
-def ticker(lang: str, element_id: str = "ticker") -> html.Div:
+def ticker(page: str) -> html.Div:
     return html.Div(className="ticker-wrap", children=[
-        html.Ul(id=element_id, className="ticker", children=[]),
+        html.Ul(id=lid(page, "ticker"), className="ticker", children=[]),
     ])
 
 

@@ -45,7 +45,7 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
     # kiosk: the controls stay in the page (the callbacks read them) but are not shown
     controls = [
         html.Div(className="wall-controls", hidden=kiosk, children=[
-            live.heat_controls(lang, heat_window),
+            live.heat_controls("wall", lang, heat_window),
             html.A(t("cockpit_link", lang), href=f"/?lang={lang}", className="wall-link"),
             html.A(t("language", lang), id="wall-lang", href=f"?lang={other}", className="lang-toggle"),
         ]),
@@ -53,14 +53,13 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
     return html.Div(
         className=f"wall lang-{lang}" + (" kiosk" if kiosk else ""),
         children=[
-            dcc.Location(id="url", refresh=False),
             dcc.Store(id="lang", data=lang),
             dcc.Store(id="wall-config", data={"rotate": rotate, "kiosk": kiosk}),
             dcc.Store(id="wall-focus"),  # the unit in focus: None = the city, else a district code
             dcc.Store(id="wall-districts", data=[]),  # codes to rotate through
             dcc.Store(id="wall-sigs", data={}),  # what each section last showed (send only changes)
             dcc.Interval(id="wall-rotate", interval=max(rotate, 1) * 1000, disabled=rotate <= 0),
-            *live.stores("wall-map"),
+            *live.stores("wall", "wall-map"),
             html.Header(className="wall-header", children=[
                 html.Div(className="wall-brand", children=[
                     html.Span(className="brand-mark"),
@@ -72,13 +71,13 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
                 ]),
                 *controls,
                 html.Div(className="wall-right", children=[
-                    live.status_badge(lang),
+                    live.status_badge("wall", lang),
                     html.Div("", id="wall-clock", className="wall-clock"),
                 ]),
             ]),
             html.Section(className="wall-kpis", children=[_card(k, i, lang) for k, i in WALL_CARDS]),
             html.Section(className="wall-main", children=[
-                _panel(t("ticker", lang), live.ticker(lang), "wall-ticker-panel", "wall-ticker"),
+                _panel(t("ticker", lang), live.ticker("wall"), "wall-ticker-panel", "wall-ticker"),
                 html.Div(className="wall-map", children=[
                     dl.MapContainer(
                         id="wall-map", center=[22.6, 114.05], zoom=10, zoomSnap=0.25, zoomControl=False,
