@@ -67,6 +67,9 @@ def find_bin_dir() -> Path:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as PostgreSQL binds: a port whose old connections linger in TIME_WAIT (a restart) is
+        # free to it, and the cluster keeps its port, so running screens find it again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

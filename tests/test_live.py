@@ -1,0 +1,108 @@
+"""The live path without a browser: change tokens, today's numbers, the ticker's patches."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from cockpit import changes, live, store
+from cockpit.config import settings
+from cockpit.drilldown import Filters, period_of, unit_view
+from cockpit.kpi import unit_by_code, unit_kpi
+
+INSERT = sa.text("""
+    INSERT INTO events (source, external_id, category_id, reported_at, location, deadline_at)
+    SELECT 'grid_app', :ext, c.id, now(), ST_PointOnSurface(g.geom), now() + interval '1 day'
+    FROM categories c, (SELECT geom FROM units WHERE level = 'grid' ORDER BY code LIMIT 1) g
+    WHERE c.deadline_hours IS NOT NULL ORDER BY c.code LIMIT 1
+    RETURNING id""")
+
+
+@pytest.fixture
+def feeds():
+    yield
+    changes.stop_all()
+
+
+def test_the_change_feed_moves_on_commit_and_not_on_rollback(demo_url, feeds):
+    feed = changes.feed_for(store.engine(demo_url).url.set(drivername="postgresql").render_as_string(hide_password=False))
+    assert feed.wait_ready(10) and feed.connected
+    first = feed.token
+    assert first.startswith("w")  # the watermark read on connecting
+    eng = store.engine(demo_url)
+    with eng.connect() as conn:
+        conn.execute(INSERT, {"ext": "ROLLED-BACK"})
+        conn.rollback()
+    assert feed.wait_change(first, 1.5) == first
+    started = time.monotonic()
+    with eng.begin() as conn:
+        conn.execute(INSERT, {"ext": "LIVE-1"})
+    second = feed.wait_change(first, 5)
+    assert second != first and time.monotonic() - started < 2
+    with eng.begin() as conn:
+        conn.execute(sa.text("UPDATE events SET status = 'dispatched' WHERE external_id = 'LIVE-1'"))
+    assert feed.wait_change(second, 5) != second
+    with eng.begin() as conn:
+        conn.execute(sa.text("DELETE FROM events WHERE external_id = 'LIVE-1'"))
+
+
+def test_the_feed_says_since_when_the_store_is_unreachable(feeds):
+    feed = changes.ChangeFeed("postgresql://nobody@127.0.0.1:1/none").start()
+    assert feed.wait_ready(10)
+    assert not feed.connected and feed.down_since is not None and feed.error
+    feed.stop()
+
+
+def test_today_numbers_are_the_kpis_of_today(demo_engine):
+    tz = settings().timezone
+    with demo_engine.connect() as conn:
+        view = live.wall_view(conn, None, tz)
+        today = period_of("today", tz)
+        for unit in [view["city"], *view["districts"]]:
+            expected = unit_kpi(conn, unit["code"], today)
+            assert {k: unit[k] for k in ("volume", "closed", "closure_rate", "on_time_rate", "satisfaction_rate")} == \
+                {k: expected[k] for k in ("volume", "closed", "closure_rate", "on_time_rate", "satisfaction_rate")}
+        code = view["districts"][0]["code"]
+        period = period_of("7d", tz)
+        numbers = live.unit_numbers(conn, code, period, Filters(source="hotline_12345"))
+        full = unit_view(conn, code, period, Filters(source="hotline_12345"))["kpi"]
+        assert {k: numbers[k] for k in full} == full
+
+
+def test_lists_follow_their_definitions(demo_engine):
+    tz = settings().timezone
+    with demo_engine.connect() as conn:
+        district = conn.execute(sa.text("SELECT code FROM units WHERE level = 'district' ORDER BY code LIMIT 1")).scalar()
+        view = live.wall_view(conn, district, tz)
+        unit = unit_by_code(conn, district)
+        late = conn.execute(sa.text("""
+            SELECT e.id FROM events e JOIN unit_closure c ON c.descendant_id = e.grid_id
+            WHERE c.ancestor_id = :u AND e.closed_at IS NULL AND e.deadline_at < now()
+            ORDER BY e.deadline_at, e.id LIMIT :n"""), {"u": unit.id, "n": live.LIST_SIZE}).scalars().all()
+        newest = conn.execute(sa.text("SELECT id FROM events ORDER BY reported_at DESC, id DESC LIMIT :n"),
+                              {"n": live.TICKER_SIZE}).scalars().all()
+    assert [r["id"] for r in view["overdue"]] == late and late
+    assert [r["id"] for r in view["latest"]] == newest
+    assert all(r["place"].get("district") for r in view["latest"] if r["grid_id"])
+    assert view["focus"]["code"] == district and view["city"]["code"] == "440300"
+    counts = [r["n"] for r in view["busiest"]]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_the_ticker_sends_only_new_items():
+    from cockpit.callbacks.live import ticker_patch
+
+    tz = settings().timezone
+    now = datetime.now(timezone.utc)
+    ev = lambda i: {"id": i, "reported_at": now, "source": "iot", "category": "c", "place": {}}  # noqa: E731
+    children, shows, fresh = ticker_patch([ev(3), ev(2), ev(1)], None, None, tz, "zh")
+    assert isinstance(children, list) and len(children) == 3 and shows["ids"] == [3, 2, 1] and fresh == []
+    patch, shows, fresh = ticker_patch([ev(5), ev(4), ev(3)], shows, None, tz, "zh")
+    ops = patch.to_plotly_json()["operations"]
+    assert [o["operation"] for o in ops] == ["Prepend", "Prepend"] and [e["id"] for e in fresh] == [5, 4]
+    assert shows["ids"] == [5, 4, 3, 2, 1]
+    # another unit: a whole new list
+    children, shows, _ = ticker_patch([ev(9)], shows, "440303", tz, "zh")
+    assert isinstance(children, list) and shows == {"scope": "440303", "ids": [9]}
