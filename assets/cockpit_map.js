@@ -105,6 +105,15 @@ window.cockpitMap = (function () {
             group._cockpitFitKey = key;
             map.invalidateSize({pan: false});  // the panel may have been resized since the map was made
             map.fitBounds(bounds, {paddingTopLeft: [24, 60], paddingBottomRight: [24, 24], animate: false});
+            if (!group._cockpitRefit) {  // a screen resized later (a wall at another size): fit again
+                group._cockpitRefit = function () {
+                    var b = group.getBounds();
+                    if (b.isValid()) {
+                        map.fitBounds(b, {paddingTopLeft: [24, 60], paddingBottomRight: [24, 24], animate: false});
+                    }
+                };
+                map.on("resize", group._cockpitRefit);
+            }
         }, 0);
     }
 

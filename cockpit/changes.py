@@ -67,6 +67,10 @@ class ChangeFeed:
         self._stop.set()
 
     @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    @property
     def connected(self) -> bool:
         return self.token is not None and self.down_since is None
 
@@ -90,7 +94,7 @@ class ChangeFeed:
     def _run(self) -> None:
         try:
             self._listen()
-        except SystemExit:  # a test server stopping its threads; nothing to report
+        except SystemExit:  # a test server stopping every thread it did not know; feed_for replaces us
             pass
 
     def _listen(self) -> None:
@@ -124,7 +128,7 @@ def feed_for(libpq_url: str) -> ChangeFeed:
     """This process's feed for a store (started on first use; one per store URL)."""
     with _feeds_lock:
         feed = _feeds.get(libpq_url)
-        if feed is None:
+        if feed is None or not feed.alive:  # a thread that ended for any reason is replaced
             feed = _feeds[libpq_url] = ChangeFeed(libpq_url).start()
     return feed
 

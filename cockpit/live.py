@@ -17,7 +17,7 @@ from cockpit.kpi import unit_by_code
 from cockpit.schema import categories, events, unit_closure, units
 
 TICKER_SIZE = 12
-LIST_SIZE = 7
+LIST_SIZE = 6  # rows that fit the wall's side panels
 BUSY_WINDOW = timedelta(hours=1)
 
 
