@@ -173,14 +173,15 @@ _FAST = sa.text("""
         SELECT cx, cy, n FROM heat_rollup
         WHERE hour >= :h0 AND hour < :h1 AND cx BETWEEN :cx0 AND :cx1 AND cy BETWEEN :cy0 AND :cy1
         UNION ALL
-        SELECT floor((ST_X(e.location) - f.x0) / f.cell)::int, floor((ST_Y(e.location) - f.y0) / f.cell)::int, 1
-        FROM events e CROSS JOIN f
-        WHERE ((e.reported_at >= :start AND e.reported_at < :h0) OR (e.reported_at >= :h1 AND e.reported_at < :end))
-          AND e.location IS NOT NULL
+        SELECT cx, cy, 1 FROM (
+            SELECT floor((ST_X(e.location) - f.x0) / f.cell)::int AS cx, floor((ST_Y(e.location) - f.y0) / f.cell)::int AS cy
+            FROM events e CROSS JOIN f
+            WHERE ((e.reported_at >= :start AND e.reported_at < :h0) OR (e.reported_at >= :h1 AND e.reported_at < :end))
+              AND e.location IS NOT NULL
+        ) edge WHERE cx BETWEEN :cx0 AND :cx1 AND cy BETWEEN :cy0 AND :cy1
     )
     SELECT (cx - :cx0) / :fac AS gx, (cy - :cy0) / :fac AS gy, sum(n)::int AS n
-    FROM fine WHERE cx BETWEEN :cx0 AND :cx1 AND cy BETWEEN :cy0 AND :cy1
-    GROUP BY 1, 2 HAVING sum(n) > 0
+    FROM fine GROUP BY 1, 2 HAVING sum(n) > 0
 """)
 
 

@@ -40,7 +40,12 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
             # The web layer is imported only here: the core package stays free of Dash.
             from cockpit.callbacks.app import create_app
 
-            return create_app().server
+            app = create_app()
+            # Dash learns which script files it may serve while rendering the index page; a
+            # worker asked for a script before it ever rendered one answers 500 ("not a
+            # registered library"). Render it once here, in every worker (no database needed).
+            app.server.test_client().get(app.config.requests_pathname_prefix)
+            return app.server
 
     print(f"cockpit: serving on http://{host}:{port}/  (Ctrl-C stops)", flush=True)
     Cockpit().run()
