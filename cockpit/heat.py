@@ -91,6 +91,8 @@ def install_sql() -> list[str]:
     BEGIN
         IF TG_OP = 'INSERT' THEN
             {_upsert(_counted("new_rows", 1))};
+            -- retention, kept by the writers themselves: an index range, empty nearly always
+            DELETE FROM heat_rollup WHERE hour < now() - interval '{RETAIN.days} days 1 hour';
         ELSIF TG_OP = 'DELETE' THEN
             {_upsert(_counted("old_rows", -1))};
         ELSE
@@ -145,12 +147,6 @@ def uninstall_sql() -> list[str]:
 def rebuild(conn: sa.Connection) -> None:
     """Redraw the frame from the city's outline and recount the retained hours."""
     conn.execute(sa.text("SELECT cockpit_heat_rebuild()"))
-
-
-def prune(conn: sa.Connection, now: datetime | None = None) -> int:
-    """Drop hours older than RETAIN (windows that old read raw events anyway)."""
-    now = now or datetime.now(timezone.utc)
-    return conn.execute(sa.delete(heat_rollup).where(heat_rollup.c.hour < now - RETAIN - HOUR)).rowcount
 
 
 # -- reading ------------------------------------------------------------------------------------
