@@ -8,11 +8,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             var at = stops.indexOf(focus === undefined ? null : focus);
             return stops[(at + 1) % stops.length];
         },
-        clock: function () {
-            var d = new Date();
-            function two(x) { return (x < 10 ? "0" : "") + x; }
-            return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
-                two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+        /* the city's time (COCKPIT_TIMEZONE), whatever the wall PC's own zone */
+        clock: function (n, config) {
+            var zone = (config && config.tz) || undefined;
+            var parts = {};
+            new Intl.DateTimeFormat("en-GB", {timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit",
+                day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"})
+                .formatToParts(new Date()).forEach(function (p) { parts[p.type] = p.value; });
+            return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" +
+                parts.second;
         }
     }
 });

@@ -174,5 +174,6 @@ def register(app: Dash) -> None:
         ClientsideFunction(namespace="cockpit_wall", function_name="clock"),
         Output("wall-clock", "children"),
         Input(lid("wall", "live-tick"), "n_intervals"),
+        State("wall-config", "data"),
     )
 

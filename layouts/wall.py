@@ -10,6 +10,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
+from cockpit.config import settings
 from cockpit.i18n import t
 
 from cockpit.layouts import basemap, live
@@ -54,7 +55,7 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
         className=f"wall lang-{lang}" + (" kiosk" if kiosk else ""),
         children=[
             dcc.Store(id="lang", data=lang),
-            dcc.Store(id="wall-config", data={"rotate": rotate, "kiosk": kiosk}),
+            dcc.Store(id="wall-config", data={"rotate": rotate, "kiosk": kiosk, "tz": settings().timezone.key}),
             dcc.Store(id="wall-focus"),  # the unit in focus: None = the city, else a district code
             dcc.Store(id="wall-districts", data=[]),  # codes to rotate through
             dcc.Store(id="wall-sigs", data={}),  # what each section last showed (send only changes)

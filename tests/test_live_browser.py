@@ -153,6 +153,9 @@ def test_wall_rotates_through_the_districts_untouched(dash_duo, live_url):
     start(dash_duo, "/wall?rotate=2&kiosk=1")
     wall_ready(dash_duo)
     assert not dash_duo.find_element(".wall-controls").is_displayed()  # kiosk: no controls
+    clock = datetime.strptime(dash_duo.find_element("#wall-clock").text, "%Y-%m-%d %H:%M:%S")
+    city_now = datetime.now(settings().timezone).replace(tzinfo=None)
+    assert abs((clock - city_now).total_seconds()) < 5  # the city's time, not the browser's zone
     city = dash_duo.find_element("#wall-focus-name").text
     first = wait_text(dash_duo, "#wall-focus-name", lambda s: s not in (city, "…"), 10, "focus never moved")
     focused = dash_duo.driver.execute_script("return document.querySelector('.strip-item.focused .strip-name').textContent")
