@@ -52,7 +52,8 @@ def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, 
     if not known or known.get("scope") != scope or not known.get("ids"):
         return [live_layout.ticker_item(e, tz, lang) for e in events], shows, []
     ids = known["ids"]
-    fresh = [e for e in events if e["id"] not in set(ids)]
+    already = set(ids)
+    fresh = [e for e in events if e["id"] not in already]
     if not fresh:
         return no_update, known, []
     patch = Patch()
