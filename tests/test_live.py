@@ -20,17 +20,26 @@ INSERT = sa.text("""
     RETURNING id""")
 
 
+def newest_transition(url: str) -> int:
+    with store.engine(url).connect() as conn:
+        return conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM event_transitions")).scalar()
+
+
 @pytest.fixture
 def feeds():
     yield
     changes.stop_all()
 
 
-def test_the_change_feed_moves_on_commit_and_not_on_rollback(demo_url, feeds):
-    feed = changes.feed_for(store.engine(demo_url).url.set(drivername="postgresql").render_as_string(hide_password=False))
+def test_the_change_feed_moves_on_commit_and_not_on_rollback(databases, feeds):
+    from cockpit.demo import load_demo
+
+    demo_url = databases.create("feed")  # its own: this test writes
+    load_demo(store.engine(demo_url), grids=10, events=200, days=2, progress=lambda _: None)
+    feed = changes.feed_for(demo_url)
     assert feed.wait_ready(10) and feed.connected
     first = feed.token
-    assert first.startswith("w")  # the watermark read on connecting
+    assert first == "w200.{}".format(newest_transition(demo_url))  # the watermark read on connecting
     eng = store.engine(demo_url)
     with eng.connect() as conn:
         conn.execute(INSERT, {"ext": "ROLLED-BACK"})
