@@ -14,7 +14,7 @@
  * the MapContainer, or {"add": {"variable": "cockpitHeat.remember"}} on one of its layers (the
  * MapContainer's own "load" fires before dash-leaflet subscribes to it, so it is no use).
  *
- * Drawing. Payloads are cockpit.heat.heat()'s: {points: [[lat, lon, n], ...], max, cell_degrees, ...}
+ * Drawing. Payloads are cockpit.metrics.heat.heat()'s: {points: [[lat, lon, n], ...], max, cell_degrees, ...}
  * (one point per non-empty server cell, its centre). What is kept per map id survives the map:
  * a payload that arrives before its map is drawn once the map registers (and is loaded).
  *   - Intensity is sqrt(n) against a ceiling sqrt(max): counts per cell are heavy-tailed (a station

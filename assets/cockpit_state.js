@@ -1,6 +1,6 @@
 /* The drill-down's state lives in the page URL (?unit=&period=&from=&to=&kpi=&group=&source=&lang=).
  *
- * parse/serialise mirror cockpit/callbacks/view_state.py. The clientside callbacks below keep
+ * parse/serialise mirror cockpit/ui/url_state.py. The clientside callbacks below keep
  * URL, controls and the "query" store (the URL minus kpi: what the server renders from) in step:
  *   - a map click reads only the clicked feature's code (never posts geometry) and pushes a URL;
  *   - a control change pushes a URL;

@@ -7,7 +7,7 @@ Builds the store once (database `cockpit_bench_<events>` on the managed cluster,
 community -> grid, each with a random period (today, 7 d, 30 d, this month, last month, or a
 custom range up to 90 days) and random filters (category group, channel). At every step it
 times what one click recomputes on the server: the map colours of the children and every
-panel (cockpit.drilldown.unit_view) plus the polygons the map draws (cockpit.geo).
+panel (cockpit.metrics.unit_view.unit_view) plus the polygons the map draws (cockpit.maps.geo).
 
 The plain path answers the same questions with GROUP BY over raw events and transitions
 (unit_view(plain=True)). It is 10-100x slower, so it runs on a random sample of the same
@@ -30,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from cockpit import migrate, store  # noqa: E402
+from cockpit.store import migrate  # noqa: E402
+from cockpit import store  # noqa: E402
 from cockpit.config import settings  # noqa: E402
-from cockpit.demo import load_demo  # noqa: E402
-from cockpit.drilldown import Filters, category_groups, children_of, period_of, unit_by_code, unit_view  # noqa: E402
-from cockpit.geo import map_features  # noqa: E402
-from cockpit.schema import SOURCES  # noqa: E402
+from cockpit.demo.load import load_demo  # noqa: E402
+from cockpit.metrics.unit_view import Filters, category_groups, children_of, period_of, unit_by_code, unit_view  # noqa: E402
+from cockpit.maps.geo import map_features  # noqa: E402
+from cockpit.store.schema import SOURCES  # noqa: E402
 
 
 def bench_store(events: int, url: str | None) -> sa.Engine:

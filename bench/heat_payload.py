@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from cockpit import store  # noqa: E402
-from cockpit.drilldown import unit_by_code  # noqa: E402
-from cockpit.heat import WINDOWS, heat  # noqa: E402
+from cockpit.metrics.unit_view import unit_by_code  # noqa: E402
+from cockpit.metrics.heat import WINDOWS, heat  # noqa: E402
 
 
 def main() -> None:

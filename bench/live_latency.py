@@ -35,7 +35,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 
 from cockpit import store  # noqa: E402
-from cockpit.simulate import NEW_EVENT  # noqa: E402
+from cockpit.demo.simulate import NEW_EVENT  # noqa: E402
 
 OBSERVE = """
 performance.setResourceTimingBufferSize(100000);

@@ -6,13 +6,13 @@ from urllib.parse import parse_qs, urlparse
 import flask
 from dash import Dash, html
 
-from cockpit.callbacks import drilldown, live, tiles_route, wall
-from cockpit.callbacks.view_state import ViewState, parse
+from cockpit.callbacks import drilldown, live_parts as live, tiles_route, wall
+from cockpit.ui.url_state import ViewState, parse
 from cockpit.config import REPO_ROOT, settings
-from cockpit.i18n import LANGS, t
+from cockpit.ui.i18n import LANGS, t
 from cockpit.layouts import drilldown as drilldown_layout
 from cockpit.layouts import wall as wall_layout
-from cockpit.layouts.live import DEFAULT_HEAT, HEAT_CHOICES
+from cockpit.layouts.live_parts import DEFAULT_HEAT, HEAT_CHOICES
 
 
 def _page_url() -> tuple[str, str]:

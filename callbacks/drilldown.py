@@ -15,18 +15,20 @@ from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit import live, store
+from cockpit.metrics import live_view as live
+from cockpit import store
 from cockpit.config import settings
-from cockpit.drilldown import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of,
+from cockpit.metrics.unit_view import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of,
                                unit_view)
 from cockpit.errors import CockpitError
-from cockpit.i18n import t
+from cockpit.ui.i18n import t
 
-from cockpit.callbacks import geo_route, view_state
-from cockpit.callbacks import live as live_callbacks
+from cockpit.callbacks import geo_route
+from cockpit.ui import url_state as view_state
+from cockpit.callbacks import live_parts as live_callbacks
 from cockpit.layouts import charts, events_table, panels
 from cockpit.layouts.drilldown import CARDS
-from cockpit.layouts.live import lid
+from cockpit.layouts.live_parts import lid
 
 SHOWN, HIDDEN = {}, {"display": "none"}
 log = logging.getLogger(__name__)

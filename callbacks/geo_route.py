@@ -13,9 +13,9 @@ import json
 import flask
 
 from cockpit import store
-from cockpit.drilldown import unit_by_code
+from cockpit.metrics.unit_view import unit_by_code
 from cockpit.errors import CockpitError
-from cockpit.geo import map_features
+from cockpit.maps.geo import map_features
 
 ROOT = "_root"
 MAX_AGE = 300  # seconds; after that the browser revalidates (a 304 if unchanged)

@@ -12,7 +12,7 @@ import logging
 import flask
 
 from cockpit.errors import CockpitError
-from cockpit.tiles import configured_tiles
+from cockpit.maps.tiles import configured_tiles
 
 MAX_AGE = 86400  # seconds
 log = logging.getLogger(__name__)

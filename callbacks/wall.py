@@ -1,5 +1,5 @@
 """What the wall does: refresh on every change token, rotate the focus, keep the last picture
-when the store goes away. Thin: one cockpit.live.wall_view per refresh, no SQL here.
+when the store goes away. Thin: one cockpit.metrics.live_view.wall_view per refresh, no SQL here.
 
 Each section (big numbers, focus, districts, lists) is sent only when what it shows changed:
 the page keeps a short signature of each in `wall-sigs`; the ticker travels as a Patch.
@@ -16,13 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from cockpit import store
 from cockpit.config import settings
 from cockpit.errors import CockpitError
-from cockpit.formatting import count, percent
-from cockpit.i18n import t
-from cockpit.live import wall_view
+from cockpit.ui.formatting import count, percent
+from cockpit.ui.i18n import t
+from cockpit.metrics.live_view import wall_view
 
 from cockpit.callbacks import geo_route
-from cockpit.callbacks.live import heat_points, log_failure, ticker_patch
-from cockpit.layouts.live import lid
+from cockpit.callbacks.live_parts import heat_points, log_failure, ticker_patch
+from cockpit.layouts.live_parts import lid
 from cockpit.layouts.wall import WALL_CARDS
 
 RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")

@@ -13,7 +13,7 @@ EXIT_USER_ERROR = 2
 
 def _cmd_db(args) -> int:
     from cockpit.config import settings
-    from cockpit.store import describe, managed_cluster
+    from cockpit.store.database import describe, managed_cluster
 
     s = settings()
     if s.database_url and args.action != "url":
@@ -35,7 +35,9 @@ def _cmd_db(args) -> int:
 
 
 def _cmd_migrate(args) -> int:
-    from cockpit import migrate, rollup, store
+    from cockpit.store import migrate
+    from cockpit.metrics import rollup
+    from cockpit import store
     from cockpit.config import settings
 
     eng = store.engine()
@@ -51,7 +53,8 @@ def _cmd_migrate(args) -> int:
 def _cmd_rollup(args) -> int:
     import time
 
-    from cockpit import heat, rollup, store
+    from cockpit.metrics import heat, rollup
+    from cockpit import store
     from cockpit.config import settings
 
     eng = store.engine()
@@ -70,7 +73,7 @@ def _cmd_rollup(args) -> int:
 
 def _cmd_demo(args) -> int:
     from cockpit import store
-    from cockpit.demo import count_events, load_demo
+    from cockpit.demo.load import count_events, load_demo
 
     eng = store.engine()
     store.check(eng, reloading=True)
@@ -95,7 +98,7 @@ def _cmd_demo(args) -> int:
 def _cmd_kpi(args) -> int:
     from cockpit import store
     from cockpit.config import settings
-    from cockpit.kpi import Period, unit_kpi
+    from cockpit.metrics.kpi import Period, unit_kpi
 
     period = Period.parse(args.date_from, args.date_to, settings().timezone)
     eng = store.engine()
@@ -105,7 +108,7 @@ def _cmd_kpi(args) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        from cockpit.formatting import count, percent
+        from cockpit.ui.formatting import count, percent
 
         u, p = result["unit"], result["period"]
         print(f"{u['name']} ({u['code']}, {u['level']})  {p['from']} .. {p['to']} (exclusive), {p['timezone']}")
@@ -119,7 +122,8 @@ def _cmd_kpi(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
-    from cockpit import simulate, store
+    from cockpit.demo import simulate
+    from cockpit import store
 
     if args.rate <= 0:
         raise CockpitError("--rate must be above 0 (events per second)")
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         from sqlalchemy.exc import InterfaceError, OperationalError
 
         if isinstance(exc, (OperationalError, InterfaceError)):
-            from cockpit.store import connection_error, database_url
+            from cockpit.store.database import connection_error, database_url
 
             print(f"cockpit: {connection_error(exc, database_url())}", file=sys.stderr)
             return EXIT_USER_ERROR

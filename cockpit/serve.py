@@ -19,7 +19,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
     from gunicorn.app.base import BaseApplication
 
     _check_port(host, port)
-    from cockpit.tiles import configured_tiles
+    from cockpit.maps.tiles import configured_tiles
 
     configured_tiles()  # a misconfigured COCKPIT_TILES: one line now, not a bare map later
 

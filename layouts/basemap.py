@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 
 from cockpit.callbacks.tiles_route import tile_url
-from cockpit.tiles import configured_tiles
+from cockpit.maps.tiles import configured_tiles
 
 LAYER_ID = "basemap-tiles"
 # How far the map may zoom in with tiles drawn (upscaled past the source's own deepest level).

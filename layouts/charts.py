@@ -5,7 +5,7 @@ property and costs more than the database query behind the view.
 """
 from __future__ import annotations
 
-from cockpit.i18n import t
+from cockpit.ui.i18n import t
 
 FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 TEXT = "#c9d8e8"

@@ -1,7 +1,7 @@
 """The drill-down screen at "/": map of the selected unit's children, its KPIs and panels.
 
 Only the skeleton is here; cockpit.callbacks.drilldown fills it from one unit_view per view.
-The URL holds the state (cockpit.callbacks.view_state); element ids below are what the browser
+The URL holds the state (cockpit.ui.url_state); element ids below are what the browser
 tests read, keep them stable.
 """
 from __future__ import annotations
@@ -10,12 +10,12 @@ import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
 
-from cockpit.drilldown import KPI_CHOICES, PERIOD_KINDS
-from cockpit.i18n import t
-from cockpit.schema import SOURCES
+from cockpit.metrics.unit_view import KPI_CHOICES, PERIOD_KINDS
+from cockpit.ui.i18n import t
+from cockpit.store.schema import SOURCES
 
-from cockpit.callbacks.view_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
-from cockpit.layouts import basemap, live
+from cockpit.ui.url_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
+from cockpit.layouts import basemap, live_parts as live
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 

@@ -1,6 +1,6 @@
 """A grid's events: the AG Grid table, the points on the map and one event's history.
 
-Built from cockpit.drilldown.grid_events / event_history rows. No personal data: those rows
+Built from cockpit.metrics.unit_view.grid_events / event_history rows. No personal data: those rows
 carry none (no reporter, no phone), and nothing here adds any.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from dash import html
 
-from cockpit.i18n import t
+from cockpit.ui.i18n import t
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 

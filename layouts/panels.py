@@ -1,6 +1,6 @@
-"""The drill-down's panels, built from one cockpit.drilldown.unit_view() result.
+"""The drill-down's panels, built from one cockpit.metrics.unit_view.unit_view() result.
 
-Every number shown is a value of that dict, formatted with cockpit.formatting, so the screen
+Every number shown is a value of that dict, formatted with cockpit.ui.formatting, so the screen
 equals `cockpit kpi` for the same unit and period.
 """
 from __future__ import annotations
@@ -9,12 +9,12 @@ from html import escape
 
 from dash import dcc, html
 
-from cockpit.drilldown import KPI_CHOICES
-from cockpit.formatting import count, percent
-from cockpit.i18n import t
+from cockpit.metrics.unit_view import KPI_CHOICES
+from cockpit.ui.formatting import count, percent
+from cockpit.ui.i18n import t
 
-from cockpit.callbacks.map_colours import Scale, legend, scale
-from cockpit.callbacks.view_state import ViewState, href
+from cockpit.ui.colour_scale import Scale, legend, scale
+from cockpit.ui.url_state import ViewState, href
 from cockpit.layouts.readouts import count_change, duration, rate_change, share
 
 RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")

@@ -1,14 +1,14 @@
 """How the drill-down reads its numbers: change against the previous period, time in a stage.
 
-Pure text; the numbers themselves come from cockpit.drilldown.unit_view and the formatting of
-counts and rates from cockpit.formatting.
+Pure text; the numbers themselves come from cockpit.metrics.unit_view.unit_view and the formatting of
+counts and rates from cockpit.ui.formatting.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cockpit.formatting import MISSING
-from cockpit.i18n import t
+from cockpit.ui.formatting import MISSING
+from cockpit.ui.i18n import t
 
 
 @dataclass(frozen=True)

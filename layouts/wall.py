@@ -11,11 +11,11 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from cockpit.config import settings
-from cockpit.i18n import t
+from cockpit.ui.i18n import t
 
-from cockpit.layouts import basemap, live
+from cockpit.layouts import basemap, live_parts as live
 
-# The big numbers: (key in the numbers of cockpit.live.today_numbers, element id)
+# The big numbers: (key in the numbers of cockpit.metrics.live_view.today_numbers, element id)
 WALL_CARDS = (
     ("volume", "wall-volume"),
     ("closure_rate", "wall-closure-rate"),

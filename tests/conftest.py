@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from cockpit import migrate, store
+from cockpit.store import migrate
+from cockpit import store
 from cockpit.config import settings
-from cockpit.demo import load_demo
-from cockpit.pgcluster import ManagedCluster
+from cockpit.demo.load import load_demo
+from cockpit.store.cluster import ManagedCluster
 
 # The demo the read-only tests share: small enough to build in seconds, big enough to have
 # every level, channel, status and rating.

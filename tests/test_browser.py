@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 import pytest
 from selenium.webdriver.common.by import By
 
-from cockpit.formatting import count, percent
+from cockpit.ui.formatting import count, percent
 from conftest import run_cli
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ from sqlalchemy.engine import make_url
 
 from cockpit import store
 from cockpit.config import settings
-from cockpit.kpi import Period, unit_kpi
-from cockpit.pgcluster import ManagedCluster
+from cockpit.metrics.kpi import Period, unit_kpi
+from cockpit.store.cluster import ManagedCluster
 from conftest import run_cli
 
 

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from cockpit import store
-from cockpit.demo import load_demo
-from cockpit.schema import SOURCES
+from cockpit.demo.load import load_demo
+from cockpit.store.schema import SOURCES
 
 AREA_TOLERANCE = 1e-12  # square degrees (~0.01 m²): floating-point slivers only
 

@@ -14,10 +14,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from cockpit.config import settings
-from cockpit.drilldown import Filters, event_history, grid_events, period_of, unit_by_code, unit_view
-from cockpit.formatting import MISSING, count, percent
+from cockpit.metrics.unit_view import Filters, event_history, grid_events, period_of, unit_by_code, unit_view
+from cockpit.ui.formatting import MISSING, count, percent
 from cockpit.layouts.events_table import local
-from cockpit.layouts.live import lid
+from cockpit.layouts.live_parts import lid
 from conftest import run_cli
 
 pytestmark = pytest.mark.browser

@@ -1,8 +1,8 @@
 """The drill-down's pure helpers: URL state, map colour classes, change and duration texts."""
 from __future__ import annotations
 
-from cockpit.callbacks.map_colours import NO_DATA, legend, scale
-from cockpit.callbacks.view_state import ViewState, parse, serialise
+from cockpit.ui.colour_scale import NO_DATA, legend, scale
+from cockpit.ui.url_state import ViewState, parse, serialise
 from cockpit.layouts.readouts import count_change, duration, rate_change
 
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit import heat as heat_mod
-from cockpit.drilldown import unit_by_code
-from cockpit.heat import MAX_CELLS_ACROSS, WINDOWS, heat
-from cockpit.simulate import run as simulate
+from cockpit.metrics import heat as heat_mod
+from cockpit.metrics.unit_view import unit_by_code
+from cockpit.metrics.heat import MAX_CELLS_ACROSS, WINDOWS, heat
+from cockpit.demo.simulate import run as simulate
 
 IN_FINE_BOX = """
     SELECT count(*) FROM events e, heat_frame f, units u
@@ -67,7 +67,7 @@ def _rollup(conn) -> dict:
 def test_heat_rollup_follows_plain_sql_writers(databases):
     """Inserts (simulate), moved points, moved times, deletes: the rollup equals a rebuild."""
     from cockpit import store
-    from cockpit.demo import load_demo
+    from cockpit.demo.load import load_demo
 
     eng = store.engine(databases.create("heat"))
     load_demo(eng, seed=3, grids=40, events=3000, days=10, progress=lambda _: None)

@@ -1,7 +1,7 @@
 """The heat layer (assets/cockpit_heat.js over the vendored Leaflet.heat) in headless Chromium.
 
 A bare app with the repository's assets: one map with a clickable square, a heat payload shaped
-like cockpit.heat.heat()'s, a button that swaps it, and a button that adds a second map later.
+like cockpit.metrics.heat.heat()'s, a button that swaps it, and a button that adds a second map later.
 No database is needed.
 """
 from __future__ import annotations

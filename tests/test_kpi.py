@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from cockpit import store
 from cockpit.errors import CockpitError
-from cockpit.kpi import Period, rate, unit_kpi
+from cockpit.metrics.kpi import Period, rate, unit_kpi
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from cockpit import changes, live, store
+from cockpit.metrics import changes, live_view as live
+from cockpit import store
 from cockpit.config import settings
-from cockpit.drilldown import Filters, period_of, unit_view
-from cockpit.kpi import unit_by_code, unit_kpi
+from cockpit.metrics.unit_view import Filters, period_of, unit_view
+from cockpit.metrics.kpi import unit_by_code, unit_kpi
 
 INSERT = sa.text("""
     INSERT INTO events (source, external_id, category_id, reported_at, location, deadline_at)
@@ -32,7 +33,7 @@ def feeds():
 
 
 def test_the_change_feed_moves_on_commit_and_not_on_rollback(databases, feeds):
-    from cockpit.demo import load_demo
+    from cockpit.demo.load import load_demo
 
     demo_url = databases.create("feed")  # its own: this test writes
     load_demo(store.engine(demo_url), grids=10, events=200, days=2, progress=lambda _: None)
@@ -101,7 +102,7 @@ def test_lists_follow_their_definitions(demo_engine):
 
 
 def test_the_ticker_sends_only_new_items():
-    from cockpit.callbacks.live import ticker_patch
+    from cockpit.callbacks.live_parts import ticker_patch
 
     tz = settings().timezone
     now = datetime.now(timezone.utc)

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 from selenium.webdriver.common.by import By
 
-from cockpit import changes, live, store
+from cockpit.metrics import changes, live_view as live
+from cockpit import store
 from cockpit.config import settings
-from cockpit.demo import load_demo
-from cockpit.formatting import count, percent
-from cockpit.pgcluster import ManagedCluster
+from cockpit.demo.load import load_demo
+from cockpit.ui.formatting import count, percent
+from cockpit.store.cluster import ManagedCluster
 
 pytestmark = pytest.mark.browser
 
@@ -164,7 +165,7 @@ def test_wall_rotates_through_the_districts_untouched(dash_duo, live_url):
 
 
 def test_english_wall_takes_every_label_from_the_table(dash_duo, live_url):
-    from cockpit.i18n import t
+    from cockpit.ui.i18n import t
 
     start(dash_duo, "/wall?rotate=0&lang=en")
     wall_ready(dash_duo)
@@ -221,7 +222,7 @@ def own_cluster(tmp_path, use_store):
     """A managed PostgreSQL of the test's own, to stop and start under a watching wall."""
     cluster = ManagedCluster(tmp_path / "outage")
     url = cluster.up()
-    from cockpit import migrate
+    from cockpit.store import migrate
 
     migrate.upgrade(store.engine(url))
     load_demo(store.engine(url), now=datetime.now(timezone.utc), progress=lambda _: None, **LIVE_DEMO)

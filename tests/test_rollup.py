@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from cockpit import rollup, store
-from cockpit.demo import load_demo
-from cockpit.drilldown import Filters, period_of, unit_view
+from cockpit.metrics import rollup
+from cockpit import store
+from cockpit.demo.load import load_demo
+from cockpit.metrics.unit_view import Filters, period_of, unit_view
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime.now(timezone.utc)

@@ -7,11 +7,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from cockpit import migrate, store
-from cockpit.migrate import include_object
-from cockpit.kpi import Period, unit_kpi
-from cockpit import heat  # noqa: F401  (its tables are part of the schema)
-from cockpit.schema import metadata
+from cockpit.store import migrate
+from cockpit import store
+from cockpit.store.migrate import include_object
+from cockpit.metrics.kpi import Period, unit_kpi
+from cockpit.metrics import heat  # noqa: F401  (its tables are part of the schema)
+from cockpit.store.schema import metadata
 
 
 def test_migrations_build_exactly_the_declared_schema(empty_url):

@@ -1,5 +1,5 @@
 """The optional local base map (COCKPIT_TILES): real tile folders and real .pmtiles archives made
-here, read by cockpit.tiles, served by the Flask route, refused at `cockpit serve` when unusable."""
+here, read by cockpit.maps.tiles, served by the Flask route, refused at `cockpit serve` when unusable."""
 from __future__ import annotations
 
 import gzip
@@ -15,7 +15,7 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import write
 
 from cockpit.errors import CockpitError
-from cockpit.tiles import configured_tiles, open_tiles
+from cockpit.maps.tiles import configured_tiles, open_tiles
 from conftest import run_cli
 
 NO_DATABASE = "postgresql://nobody@127.0.0.1:1/nothing"  # proves a code path never touches the store

@@ -150,7 +150,7 @@ class ManagedCluster:
     def _write_conf(self, port: int) -> None:
         lines = [f"port = {port}", f"unix_socket_directories = '{self.run}'"]
         lines += [f"{k} = {v}" for k, v in SERVER_SETTINGS.items()]
-        self.conf.write_text("# written by cockpit (cockpit/pgcluster.py)\n" + "\n".join(lines) + "\n")
+        self.conf.write_text("# written by cockpit (cockpit/store/cluster.py)\n" + "\n".join(lines) + "\n")
         self._chown(self.conf)
 
     # -- commands ------------------------------------------------------------------------

@@ -5,12 +5,12 @@ Revises: 0001
 Create Date: 2026-11-23
 
 Pre-aggregated events for the drill-down, and the triggers that keep them right for any
-writer (see cockpit/rollup.py). Builds them from the events already in the store.
+writer (see cockpit/metrics/rollup.py). Builds them from the events already in the store.
 """
 from alembic import op
 import sqlalchemy as sa
 
-from cockpit import rollup
+from cockpit.metrics import rollup
 from cockpit.config import settings
 
 

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from cockpit.bulkcopy import Col
+from cockpit.store.bulkcopy import Col
 from cockpit.config import REPO_ROOT
-from cockpit.demo_city import sample_in
-from cockpit.kpi import SATISFIED_MIN_STARS
-from cockpit.measures import MEASURES
-from cockpit.rollup import BUCKETS
-from cockpit.schema import HANDLING_LEVELS, SOURCES, STATUSES
+from cockpit.demo.city import sample_in
+from cockpit.metrics.kpi import SATISFIED_MIN_STARS
+from cockpit.metrics.measures import MEASURES
+from cockpit.metrics.rollup import BUCKETS
+from cockpit.store.schema import HANDLING_LEVELS, SOURCES, STATUSES
 
 HOUR = 3_600_000_000  # microseconds
 DAY = 24 * HOUR
@@ -370,7 +370,7 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
 
 
 def bucket_of(seconds: np.ndarray) -> np.ndarray:
-    """cockpit_bucket() of cockpit.rollup, for durations in seconds (same float operations)."""
+    """cockpit_bucket() of cockpit.metrics.rollup, for durations in seconds (same float operations)."""
     return np.minimum(BUCKETS - 1, np.floor(2 * np.log(1 + np.maximum(0, seconds) / 60) / np.log(2))).astype(np.int64)
 
 

@@ -1,4 +1,4 @@
-"""The per-event flags the drill-down adds up, beside the KPI counts of cockpit.kpi.
+"""The per-event flags the drill-down adds up, beside the KPI counts of cockpit.metrics.kpi.
 
 Each measure is "count the events for which <condition> holds". Three places add them up
 the same way, all built from this one table: a GROUP BY over raw events (count FILTER), the
@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from cockpit import kpi
-from cockpit.schema import HANDLING_LEVELS, STATUSES
+from cockpit.metrics import kpi
+from cockpit.store.schema import HANDLING_LEVELS, STATUSES
 
 Condition = Callable[[sa.Table], sa.ColumnElement[bool] | None]
 

@@ -13,16 +13,17 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_updat
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit import changes, store
+from cockpit.metrics import changes
+from cockpit import store
 from cockpit.config import settings
 from cockpit.errors import CockpitError
-from cockpit.heat import WINDOWS, heat
-from cockpit.i18n import t
-from cockpit.kpi import unit_by_code
-from cockpit.live import TICKER_SIZE
+from cockpit.metrics.heat import WINDOWS, heat
+from cockpit.ui.i18n import t
+from cockpit.metrics.kpi import unit_by_code
+from cockpit.metrics.live_view import TICKER_SIZE
 
-from cockpit.layouts import live as live_layout
-from cockpit.layouts.live import lid
+from cockpit.layouts import live_parts as live_layout
+from cockpit.layouts.live_parts import lid
 
 log = logging.getLogger(__name__)
 PAUSED, LIVE = "live-status paused", "live-status"

@@ -1,6 +1,6 @@
 """The event store's tables: the contract that operators' systems write to (docs/schema.md).
 
-Alembic migrations (cockpit/migrations) create exactly this; a test compares the two.
+Alembic migrations (cockpit/store/migrations) create exactly this; a test compares the two.
 """
 from __future__ import annotations
 

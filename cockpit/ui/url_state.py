@@ -3,9 +3,9 @@
     /?unit=440303-004&period=custom&from=2026-10-01&to=2026-10-31&kpi=closure_rate&group=SR&source=iot
 
 unit     a unit code; absent: the root (the city)
-period   one of cockpit.drilldown.PERIOD_KINDS (default 30d)
+period   one of cockpit.metrics.unit_view.PERIOD_KINDS (default 30d)
 from/to  only with period=custom: first and last day, both included (as the date picker shows them)
-kpi      what colours the map, one of cockpit.drilldown.KPI_CHOICES (default volume)
+kpi      what colours the map, one of cockpit.metrics.unit_view.KPI_CHOICES (default volume)
 group    a category group code; source: a channel; lang: zh or en
 
 assets/cockpit_state.js reads and writes the same parameters in the browser (its ``parse`` and
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlencode
 
-from cockpit.drilldown import KPI_CHOICES, PERIOD_KINDS
-from cockpit.i18n import LANGS
+from cockpit.metrics.unit_view import KPI_CHOICES, PERIOD_KINDS
+from cockpit.ui.i18n import LANGS
 
 DEFAULT_PERIOD = "30d"
 DEFAULT_KPI = "volume"

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.schema import metadata
+from cockpit.store.schema import metadata
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 MAX_CELLS_ACROSS = 100

@@ -14,7 +14,7 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 from cockpit.config import settings
 from cockpit.errors import CockpitError
-from cockpit.pgcluster import ManagedCluster
+from cockpit.store.cluster import ManagedCluster
 
 
 def managed_cluster() -> ManagedCluster:

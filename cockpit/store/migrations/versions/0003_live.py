@@ -4,13 +4,13 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
 
-A statement trigger on events sends NOTIFY cockpit_events (cockpit/changes.py), and heat_rollup
-counts events per UTC hour on a fine raster over the city (cockpit/heat.py), kept by triggers.
+A statement trigger on events sends NOTIFY cockpit_events (cockpit/metrics/changes.py), and heat_rollup
+counts events per UTC hour on a fine raster over the city (cockpit/metrics/heat.py), kept by triggers.
 """
 from alembic import op
 import sqlalchemy as sa
 
-from cockpit import changes, heat
+from cockpit.metrics import changes, heat
 
 
 revision = '0003'

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cockpit.formatting import count, percent
+from cockpit.ui.formatting import count, percent
 
 HEAT = ("#1b3a5c", "#1f6fb2", "#2fa7c9", "#f2c14e", "#f26b38")
 GOOD = ("#d9534f", "#f0883e", "#f2c14e", "#7cc68d", "#1fa67a")

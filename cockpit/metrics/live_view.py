@@ -1,9 +1,9 @@
 """What the live screens (the wall, the cockpit's ticker) ask of the store: small, fast questions.
 
 Every function reads a few hundred index entries at most, so a screen can ask each time the
-change feed (cockpit.changes) says something was written. Today's numbers use the same totals
+change feed (cockpit.metrics.changes) says something was written. Today's numbers use the same totals
 as the drill-down (rollups for big units, raw rows for small ones) and the KPI formulas of
-cockpit.kpi; "today" is the city's local day.
+cockpit.metrics.kpi; "today" is the city's local day.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.drilldown import Filters, backlog, children_of, counts_of, group_id, period_of, unit_totals
-from cockpit.kpi import Period
-from cockpit.kpi import unit_by_code
-from cockpit.schema import categories, events, unit_closure, units
+from cockpit.metrics.unit_view import Filters, backlog, children_of, counts_of, group_id, period_of, unit_totals
+from cockpit.metrics.kpi import Period
+from cockpit.metrics.kpi import unit_by_code
+from cockpit.store.schema import categories, events, unit_closure, units
 
 TICKER_SIZE = 12
 LIST_SIZE = 6  # rows that fit the wall's side panels

@@ -1,9 +1,9 @@
 """What the drill-down screen asks of the store, for one unit, period and filters.
 
 Every question is answered either from the raw `events` table or from the rollups
-(cockpit.rollup), unit by unit: rolled-up units (those with many events below them) read the
+(cockpit.metrics.rollup), unit by unit: rolled-up units (those with many events below them) read the
 rollups, small units read raw events through their indexes. Both paths add up the same
-measures (cockpit.measures), so they give the same numbers; `plain=True` forces the raw path
+measures (cockpit.metrics.measures), so they give the same numbers; `plain=True` forces the raw path
 (the baseline of bench/drilldown.py and the reference of the consistency tests).
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from cockpit import rollup
+from cockpit.metrics import rollup
 from cockpit.errors import CockpitError
-from cockpit.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
-from cockpit.measures import MEASURES, counted
-from cockpit.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
+from cockpit.metrics.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
+from cockpit.metrics.measures import MEASURES, counted
+from cockpit.store.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
 
 PERIOD_KINDS = ("today", "7d", "30d", "this_month", "last_month", "custom")
 KPI_CHOICES = ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")

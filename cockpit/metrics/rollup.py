@@ -2,13 +2,13 @@
 
 Plain GROUP BY over 10 M events takes 0.5-1 s; the screens need < 150 ms. Two rollups:
 
-kpi_rollup    (unit, local day, category group, channel) -> every measure of cockpit.measures
+kpi_rollup    (unit, local day, category group, channel) -> every measure of cockpit.metrics.measures
 stage_rollup  (unit, local day, status, duration bucket) -> how many stints lasted that long
 
 Only *rolled-up units* get rows: those with grids at least two levels below them (city,
 districts and streets in the demo; ~1 M rows for 10 M events). Smaller units (communities,
 grids) have few events and are answered from raw events through their indexes
-(cockpit.drilldown picks per unit). Which units qualify follows the tree (rollup_units).
+(cockpit.metrics.unit_view picks per unit). Which units qualify follows the tree (rollup_units).
 
 Triggers maintain both for any writer, plain SQL included:
 - events: statement-level INSERT/UPDATE/DELETE triggers add the new rows' measures and take
@@ -23,7 +23,7 @@ Triggers maintain both for any writer, plain SQL included:
 Days are local days of the time zone recorded in cockpit_state; if COCKPIT_TIMEZONE differs,
 `cockpit migrate` rebuilds (and until then the drill-down reads raw events, correct but slow).
 
-The SQL below is rendered from cockpit.measures, so the triggers count what the raw path
+The SQL below is rendered from cockpit.metrics.measures, so the triggers count what the raw path
 counts; migrations install it (a change here ships with a migration that re-installs).
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from cockpit.kpi import Period
-from cockpit.measures import MEASURES, signed
-from cockpit.schema import events, metadata
+from cockpit.metrics.kpi import Period
+from cockpit.metrics.measures import MEASURES, signed
+from cockpit.store.schema import events, metadata
 
 log = logging.getLogger(__name__)
 

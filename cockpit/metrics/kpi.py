@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
-from cockpit.schema import events, unit_closure, units
+from cockpit.store.schema import events, unit_closure, units
 
 SATISFIED_MIN_STARS = 4
 DEFAULT_DAYS = 30
 
 
-# The events each count counts (None: every event in scope). Also used by cockpit.measures
+# The events each count counts (None: every event in scope). Also used by cockpit.metrics.measures
 # for the rollups and their triggers, so every path counts exactly the same events.
 CONDITIONS = {
     "volume": lambda e: None,

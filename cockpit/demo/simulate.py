@@ -15,7 +15,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cockpit.schema import SOURCES
+from cockpit.store.schema import SOURCES
 
 CHANNEL_WEIGHTS = (0.38, 0.32, 0.12, 0.10, 0.02, 0.06)  # in SOURCES order
 NEXT = {"reported": "dispatched", "dispatched": "handling", "handling": "follow_up", "follow_up": "closed"}

@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from cockpit.errors import CockpitError
-from cockpit.store import CONNECTION_ERRORS, connection_error, describe
+from cockpit.store.database import CONNECTION_ERRORS, connection_error, describe
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

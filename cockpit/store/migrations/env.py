@@ -1,9 +1,9 @@
 """Alembic environment: the connection comes from cockpit.migrate (config.attributes)."""
 from alembic import context
 
-from cockpit.migrate import include_object
-from cockpit import heat, rollup  # noqa: F401  (register their tables on the metadata)
-from cockpit.schema import metadata
+from cockpit.store.migrate import include_object
+from cockpit.metrics import heat, rollup  # noqa: F401  (register their tables on the metadata)
+from cockpit.store.schema import metadata
 
 
 connection = context.config.attributes["connection"]

@@ -13,16 +13,16 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cockpit import demo_events as de
-from cockpit import heat
-from cockpit.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload
-from cockpit.measures import MEASURES
-from cockpit.schema import STATUSES
+from cockpit.demo import events as de
+from cockpit.metrics import heat
+from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload
+from cockpit.metrics.measures import MEASURES
+from cockpit.store.schema import STATUSES
 from cockpit.config import settings
-from cockpit.demo_city import City, build_city
+from cockpit.demo.city import City, build_city
 from cockpit.errors import CockpitError
-from cockpit.store import BULK_LOAD_KEY
-from cockpit.store import check, connect
+from cockpit.store.database import BULK_LOAD_KEY
+from cockpit.store.database import check, connect
 
 STORE_TABLES = ("kpi_rollup, stage_rollup, rollup_units, event_transitions, events, unit_closure, units, "
                 "categories, departments")

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from dash import dcc, html
 
-from cockpit.heat import WINDOWS
-from cockpit.i18n import t
+from cockpit.metrics.heat import WINDOWS
+from cockpit.ui.i18n import t
 
 TICK_MS = 1000
 HEAT_REFRESH_MS = 60_000  # full heat (a moving window drops its oldest events); new ones arrive live

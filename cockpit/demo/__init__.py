@@ -1,0 +1,1 @@
+"""The demo city: its generator, loader and live simulator."""
