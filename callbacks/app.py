@@ -1,77 +1,82 @@
-"""The Dash application: pages from cockpit.layouts, behaviour from cockpit.callbacks."""
+"""The Dash application: one context, the pages, their callbacks, the routes, the error map.
+
+Pages are Dash Pages (`register_page`, one module per page in callbacks/, its look in the
+module of the same name in layouts/); a page's query parameters arrive as `layout(**query)`.
+The router here renders a page when the *path* changes. Dash's own page container would also
+re-render the whole page whenever the query string changes, and the drill-down keeps its state
+in the query string (every map click changes it): a click must update the page, not rebuild it.
+"""
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
-import flask
-from dash import Dash, html
+import dash
+from dash import Dash, Input, Output, State, dcc, html
 
-from cockpit.callbacks import drilldown, live_parts as live, tiles_route, wall
-from cockpit.ui.url_state import ViewState, parse
-from cockpit.config import REPO_ROOT, settings
+from cockpit import context as contexts
+from cockpit.config import REPO_ROOT
+from cockpit.context import Context
 from cockpit.ui.i18n import LANGS, t
+
+from cockpit.callbacks import drilldown, errors, live_parts, routes, wall
+from cockpit.callbacks.context import attach
 from cockpit.layouts import drilldown as drilldown_layout
 from cockpit.layouts import wall as wall_layout
-from cockpit.layouts.live_parts import DEFAULT_HEAT, HEAT_CHOICES
+
+PAGES = (drilldown, wall)  # each: PATH, page(**query), register(app)
 
 
-def _page_url() -> tuple[str, str]:
-    """The page's own path and query string.
-
-    Dash fetches the layout with a separate request (/_dash-layout): the page's own URL, and so
-    its path, ?lang= and view state, arrives as that request's Referer.
-    """
-    if not flask.has_request_context():
-        return "/", ""
-    if not flask.request.path.endswith("_dash-layout"):
-        return flask.request.path, flask.request.query_string.decode()
-    ref = urlparse(flask.request.referrer or "")
-    return ref.path or "/", ref.query
+def query_values(search: str | None) -> dict[str, str]:
+    """?a=1&b=2 as {"a": "1", "b": "2"} (the last value of a repeated name)."""
+    return {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
 
 
-def _lang(query: str) -> str:
-    """?lang=en|zh on the page URL, else COCKPIT_LANG (default zh)."""
-    asked = parse_qs(query).get("lang", [None])[0]
-    return asked if asked in LANGS else settings().lang
+def not_found(lang: str) -> html.Div:
+    return html.Div(className="page not-found", children=[
+        html.H1(t("page_not_found", lang)), html.A(t("cockpit_link", lang), href="/")])
 
 
-def _wall_options(query: str) -> dict:
-    """?kiosk=1, ?rotate=<seconds> (else COCKPIT_WALL_ROTATE), ?heat=1h|24h|7d|off."""
-    q = {k: v[0] for k, v in parse_qs(query).items()}
-    rotate = q.get("rotate", "")
-    heat = q.get("heat")
-    return {
-        "kiosk": q.get("kiosk", "0") not in ("0", "", "false", "no"),
-        "rotate": int(rotate) if rotate.isdigit() else settings().wall_rotate,
-        "heat_window": heat if heat in HEAT_CHOICES else DEFAULT_HEAT,
-    }
+def _router(app: Dash) -> None:
+    @app.callback(Output("page-content", "children"), Input("page-url", "pathname"), State("page-url", "search"),
+                  prevent_initial_call=True)
+    def route(pathname, search):
+        path = "/" + (app.strip_relative_path(pathname or "/") or "")
+        query = query_values(search)
+        for page in dash.page_registry.values():
+            if page["path"] == path:
+                return page["layout"](**query)
+        lang = query.get("lang")
+        return not_found(lang if lang in LANGS else "zh")
 
 
-def _layout():
-    path, query = _page_url()
-    lang = _lang(query)
-    if path.rstrip("/").endswith("/wall"):
-        return wall_layout.layout(lang, **_wall_options(query))
-    state = parse(query) if query else ViewState()
-    return drilldown_layout.layout(lang, state)
-
-
-def create_app() -> Dash:
+def create_app(ctx: Context | None = None) -> Dash:
+    ctx = ctx or contexts.for_web()
     app = Dash(
         __name__,
-        title=t("title", settings().lang),
+        use_pages=True,
+        pages_folder="",  # pages are registered by callbacks/<page>.py, not found in a folder
+        title=t("title", ctx.settings.lang),
         assets_folder=str(REPO_ROOT / "assets"),
         serve_locally=True,  # intranet: Dash, React, Leaflet, AG Grid all come from this server
         compress=True,
         update_title=None,
-        suppress_callback_exceptions=True,  # two pages: each has the other's callbacks
+        suppress_callback_exceptions=True,  # each page's callbacks name elements of that page only
     )
-    app.layout = _layout
-    # every page's components, so callbacks of both pages validate against one layout
-    app.validation_layout = html.Div([drilldown_layout.layout(), wall_layout.layout("zh", False, 0, DEFAULT_HEAT)])
-    drilldown.register(app)
-    live.register(app, "cockpit")
-    live.register(app, "wall")
-    wall.register(app)
-    tiles_route.register(app.server, app.config.requests_pathname_prefix)
+    attach(app.server, ctx)
+    app.layout = html.Div([dcc.Location(id="page-url", refresh="callback-nav"), html.Div(id="page-content")])
+    # every page's elements, so that each callback is checked against the page it serves
+    app.validation_layout = html.Div([
+        app.layout,
+        drilldown_layout.layout(ctx.settings.lang, tiles=None),
+        wall_layout.layout(ctx.settings.lang, kiosk=False, rotate=0, heat_window="24h", timezone=ctx.timezone,
+                           tiles=None),
+    ])
+    _router(app)
+    for page in PAGES:
+        dash.register_page(page.__name__, path=page.PATH, layout=page.page, title=t("title", ctx.settings.lang))
+        page.register(app)
+    live_parts.register(app, "cockpit")
+    live_parts.register(app, "wall")
+    routes.register(app.server, app.config.requests_pathname_prefix)
+    errors.register(app.server)
     return app

@@ -1,4 +1,4 @@
-"""What the drill-down screen does. Thin: one unit_view (plus a grid's events) per view, no SQL.
+"""What the drill-down page ("/") does. Thin: one unit_view (plus a grid's events) per view, no SQL.
 
 Flow: the URL is the state. Clientside callbacks (assets/cockpit_state.js) turn map clicks and
 control changes into URL changes and URL changes into control values and the "query" store (the
@@ -7,74 +7,89 @@ the map layer's hideout.kpi in the browser (`restyle`).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
+from urllib.parse import urlencode
 
-import dash
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit.metrics import live_view as live
-from cockpit import store
-from cockpit.config import settings
-from cockpit.metrics.unit_view import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events, period_of,
-                               unit_view)
-from cockpit.errors import CockpitError
-from cockpit.ui.i18n import t
+from cockpit.metrics import live_view
+from cockpit.metrics.unit_view import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events,
+                                       period_of, unit_view)
+from cockpit.ui import url_state
+from cockpit.ui.i18n import LANGS, t
 
-from cockpit.callbacks import geo_route
-from cockpit.ui import url_state as view_state
-from cockpit.callbacks import live_parts as live_callbacks
+from cockpit.callbacks import errors, live_parts, routes
+from cockpit.callbacks.context import context
+from cockpit.callbacks.outputs import unchanged
 from cockpit.layouts import charts, events_table, panels
+from cockpit.layouts import drilldown as layout
 from cockpit.layouts.drilldown import CARDS
 from cockpit.layouts.live_parts import lid
 
+PATH = "/"
 SHOWN, HIDDEN = {}, {"display": "none"}
-log = logging.getLogger(__name__)
 
 
-def store_trouble(exc: SQLAlchemyError, lang: str) -> str:
-    """One line for the banner: PostgreSQL's own first line, no traceback, no SQL."""
-    return f"{t('store_unavailable', lang)}: {store.first_line(exc)}"
+def page(**query) -> object:
+    """The page for its URL's query (?unit=…&period=…&lang=…); the state sets the controls."""
+    ctx = context()
+    state = url_state.parse(urlencode(query))
+    return layout.layout(state.lang or ctx.settings.lang, state, tiles=ctx.tiles)
 
 
-RENDER_OUTPUTS = (
-    [Output(i, "children") for _, i in CARDS]
-    + [Output(f"{i}-detail", "children") for _, i in CARDS]
-    + [Output(f"{i}-delta", "children") for _, i in CARDS]
-    + [
-        Output("unit-name", "children"),
-        Output("unit-level", "children"),
-        Output("breadcrumb", "children"),
-        Output("up-link", "href"),
-        Output("up-link", "className"),
-        Output("period-label", "children"),
-        Output("children", "url"),
-        Output("children", "hideout"),
-        Output("map-legend", "children"),
-        Output("events", "data"),
-        Output("trend-chart", "figure"),
-        Output("group-chart", "figure"),
-        Output("source-chart", "figure"),
-        Output("funnel", "children"),
-        Output("levels", "children"),
-        Output("ranking", "children"),
-        Output("ranking-section", "style"),
-        Output("events-section", "style"),
-        Output("events-grid", "rowData"),
-        Output("events-note", "children"),
-        Output("event-history", "children"),
-        Output("filter-group", "options"),
-        Output("view-state", "children"),
-        Output("view", "data"),
-        Output("store-status", "children"),
-    ]
-)
+RENDER = {
+    "cards": {k: Output(i, "children") for k, i in CARDS},
+    "details": {k: Output(f"{i}-detail", "children") for k, i in CARDS},
+    "deltas": {k: Output(f"{i}-delta", "children") for k, i in CARDS},
+    "header": {
+        "name": Output("unit-name", "children"),
+        "level": Output("unit-level", "children"),
+        "breadcrumb": Output("breadcrumb", "children"),
+        "up_href": Output("up-link", "href"),
+        "up_class": Output("up-link", "className"),
+        "period": Output("period-label", "children"),
+    },
+    "map": {
+        "url": Output("children", "url"),
+        "hideout": Output("children", "hideout"),
+        "legend": Output("map-legend", "children"),
+        "events": Output("events", "data"),
+    },
+    "charts": {
+        "trend": Output("trend-chart", "figure"),
+        "groups": Output("group-chart", "figure"),
+        "sources": Output("source-chart", "figure"),
+    },
+    "panels": {
+        "funnel": Output("funnel", "children"),
+        "levels": Output("levels", "children"),
+        "ranking": Output("ranking", "children"),
+        "ranking_style": Output("ranking-section", "style"),
+    },
+    "grid": {
+        "style": Output("events-section", "style"),
+        "rows": Output("events-grid", "rowData"),
+        "note": Output("events-note", "children"),
+        "history": Output("event-history", "children"),
+    },
+    "group_options": Output("filter-group", "options"),
+    "marker": Output("view-state", "children"),
+    "view": Output("view", "data"),
+    "status": Output("store-status", "children"),
+}
+
+LIVE = {
+    "cards": {k: Output(i, "children", allow_duplicate=True) for k, i in CARDS},
+    "details": {k: Output(f"{i}-detail", "children", allow_duplicate=True) for k, i in CARDS},
+    "ticker": Output(lid("cockpit", "ticker"), "children"),
+    "ticker_ids": Output(lid("cockpit", "ticker-ids"), "data"),
+    "heat_add": Output(lid("cockpit", "heat-add"), "data"),
+}
 
 
 def register(app: Dash) -> None:
-    geo_route.register(app.server, app.config.requests_pathname_prefix)
+    prefix = app.config.requests_pathname_prefix
 
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit", function_name="sync"),
@@ -112,99 +127,100 @@ def register(app: Dash) -> None:
         prevent_initial_call=True,
     )
 
-    @app.callback(*RENDER_OUTPUTS, Input("query", "data"), State("map-kpi", "value"), State("lang", "data"))
+    @app.callback(output=RENDER, inputs={"query": Input("query", "data")},
+                  state={"kpi": State("map-kpi", "value"), "lang": State("lang", "data")})
     def render(query, kpi, lang):
         if query is None:
             raise PreventUpdate
-        state = view_state.parse(query)
+        lang = lang if lang in LANGS else "zh"
+        ctx = context()
+        state = url_state.parse(query)
         kpi = kpi or state.kpi
         state = replace(state, kpi=kpi)
-        tz = settings().timezone
+        tz = ctx.timezone
         try:
             period = period_of(state.period, tz, state.first, state.last)
             filters = Filters(group=state.group, source=state.source)
-            with store.connect() as conn:
+            with ctx.connect() as conn:
                 view = unit_view(conn, state.unit, period, filters)
                 leaf = not view["children"]
                 events = grid_events(conn, view["unit"]["code"], period, filters) if leaf else []
                 groups = category_groups(conn)
-        except CockpitError as exc:
-            return [no_update] * (len(RENDER_OUTPUTS) - 1) + [str(exc)]
-        except SQLAlchemyError as exc:  # e.g. a store whose schema is behind: one line, not a dead page
-            log.exception("drill-down view failed")
-            return [no_update] * (len(RENDER_OUTPUTS) - 1) + [store_trouble(exc, lang)]
+        except Exception as exc:  # noqa: BLE001 — mapped to one line for the banner, detail logged
+            return {**unchanged(RENDER), "status": errors.message(exc, lang, "drill-down view")}
 
-        values = panels.card_values(view)
-        details = panels.card_details(view, lang)
-        deltas = panels.card_deltas(view, lang)
         hideout, legends = panels.map_hideout(view, kpi, lang)
         up = panels.up_href(view, state)
         unit = view["unit"]
         capped = len(events) >= MAX_GRID_EVENTS
-        return (
-            [values[k] for k, _ in CARDS]
-            + [details[k] for k, _ in CARDS]
-            + [deltas[k] for k, _ in CARDS]
-            + [
-                unit["name"],
-                t(unit["level"], lang),
-                panels.breadcrumb(view, state),
-                up or "/",
-                "up-link" if up else "up-link hidden",
-                panels.period_label(view, state.period, lang),
-                geo_route.url_for(app.config.requests_pathname_prefix, unit["code"]),
-                hideout,
-                legends,
-                events_table.points(events, tz, lang),
-                charts.trend(view["trend"], lang),
-                charts.by_group(view["by_group"], lang),
-                charts.by_source(view["by_source"], lang),
-                panels.funnel(view["funnel"], lang),
-                panels.levels(view["levels"], lang),
-                panels.ranking(view, state, lang) if not leaf else None,
-                HIDDEN if leaf else SHOWN,
-                SHOWN if leaf else HIDDEN,
-                events_table.rows(events, tz, lang),
-                t("events_capped", lang).format(n=len(events)) if capped else t("events_hint", lang),
-                t("history_empty", lang),
-                [{"label": g["name"] if lang == "zh" else f"{g['name']} ({g['code']})", "value": g["code"]}
-                 for g in groups],
-                panels.view_state_marker(view, state.period),
-                {"unit": unit["code"], "level": unit["level"], "leaf": leaf,
-                 "first": view["period"]["from"], "last": view["period"]["last"]},
-                "",
-            ]
-        )
+        return {
+            "cards": panels.card_values(view),
+            "details": panels.card_details(view, lang),
+            "deltas": panels.card_deltas(view, lang),
+            "header": {
+                "name": unit["name"],
+                "level": t(unit["level"], lang),
+                "breadcrumb": panels.breadcrumb(view, state),
+                "up_href": up or "/",
+                "up_class": "up-link" if up else "up-link hidden",
+                "period": panels.period_label(view, state.period, lang),
+            },
+            "map": {
+                "url": routes.geo_url(prefix, unit["code"]),
+                "hideout": hideout,
+                "legend": legends,
+                "events": events_table.points(events, tz, lang),
+            },
+            "charts": {
+                "trend": charts.trend(view["trend"], lang),
+                "groups": charts.by_group(view["by_group"], lang),
+                "sources": charts.by_source(view["by_source"], lang),
+            },
+            "panels": {
+                "funnel": panels.funnel(view["funnel"], lang),
+                "levels": panels.levels(view["levels"], lang),
+                "ranking": panels.ranking(view, state, lang) if not leaf else None,
+                "ranking_style": HIDDEN if leaf else SHOWN,
+            },
+            "grid": {
+                "style": SHOWN if leaf else HIDDEN,
+                "rows": events_table.rows(events, tz, lang),
+                "note": t("events_capped", lang).format(n=len(events)) if capped else t("events_hint", lang),
+                "history": t("history_empty", lang),
+            },
+            "group_options": panels.group_options(groups, lang),
+            "marker": panels.view_state_marker(view, state.period),
+            "view": {"unit": unit["code"], "level": unit["level"], "leaf": leaf,
+                     "first": view["period"]["from"], "last": view["period"]["last"]},
+            "status": "",
+        }
 
-    LIVE_OUTPUTS = (
-        [Output(i, "children", allow_duplicate=True) for _, i in CARDS]
-        + [Output(f"{i}-detail", "children", allow_duplicate=True) for _, i in CARDS]
-        + [Output(lid("cockpit", "ticker"), "children"), Output(lid("cockpit", "ticker-ids"), "data"),
-           Output(lid("cockpit", "heat-add"), "data")]
-    )
-
-    @app.callback(*LIVE_OUTPUTS, Input(lid("cockpit", "live-token"), "data"), Input("view", "data"),
-                  State("query", "data"), State(lid("cockpit", "ticker-ids"), "data"), State("lang", "data"),
+    @app.callback(output=LIVE,
+                  inputs={"_token": Input(lid("cockpit", "live-token"), "data"), "view": Input("view", "data")},
+                  state={"query": State("query", "data"), "known": State(lid("cockpit", "ticker-ids"), "data"),
+                         "lang": State("lang", "data")},
                   prevent_initial_call=True)
     def live_refresh(_token, view, query, known, lang):
         """A change in the store: the unit's six numbers, the ticker (a Patch), new heat points."""
         if query is None or not view:
             raise PreventUpdate
-        state = view_state.parse(query)
-        tz = settings().timezone
+        ctx = context()
+        state = url_state.parse(query)
+        tz = ctx.timezone
         try:
             period = period_of(state.period, tz, state.first, state.last)
-            with store.connect() as conn:
-                numbers = live.unit_numbers(conn, state.unit, period, Filters(group=state.group, source=state.source))
-                events = live.latest_events(conn, numbers["id"])
-        except (CockpitError, SQLAlchemyError) as exc:
-            live_callbacks.log_failure(exc)  # the badge follows from the change feed within a second
-            return [no_update] * len(LIVE_OUTPUTS)
+            with ctx.connect() as conn:
+                numbers = live_view.unit_numbers(conn, state.unit, period,
+                                                 Filters(group=state.group, source=state.source))
+                events = live_view.latest_events(conn, numbers["id"])
+        except Exception as exc:  # noqa: BLE001 — the badge follows from the change feed within a second
+            live_parts.log_failure(exc)
+            return unchanged(LIVE)
         shown = {"kpi": numbers}
-        values, details = panels.card_values(shown), panels.card_details(shown, lang)
-        ticker, ids, fresh = live_callbacks.ticker_patch(events, known, state.unit, tz, lang)
-        return ([values[k] for k, _ in CARDS] + [details[k] for k, _ in CARDS]
-                + [ticker, ids, live_callbacks.heat_points(fresh) if fresh else no_update])
+        ticker, ids, fresh = live_parts.ticker_patch(events, known, state.unit, tz, lang)
+        return {"cards": panels.card_values(shown), "details": panels.card_details(shown, lang),
+                "ticker": ticker, "ticker_ids": ids,
+                "heat_add": live_parts.heat_points(fresh) if fresh else no_update}
 
     @app.callback(Output(lid("cockpit", "heat-unit"), "data"), Input("view", "data"), prevent_initial_call=True)
     def heat_follows_view(view):
@@ -219,13 +235,11 @@ def register(app: Dash) -> None:
     def show_history(cell, lang):
         if not cell or cell.get("rowId") in (None, ""):
             raise PreventUpdate
-        event_id = int(cell["rowId"])
+        ctx = context()
         try:
-            with store.connect() as conn:
+            event_id = int(cell["rowId"])
+            with ctx.connect() as conn:
                 transitions = event_history(conn, event_id)
-        except CockpitError as exc:
-            return dash.html.Div(str(exc), className="store-status")
-        except SQLAlchemyError as exc:
-            log.exception("event history failed")
-            return dash.html.Div(store_trouble(exc, lang), className="store-status")
-        return events_table.history(event_id, transitions, settings().timezone, lang)
+        except Exception as exc:  # noqa: BLE001
+            return events_table.history_trouble(errors.message(exc, lang, "event history"))
+        return events_table.history(event_id, transitions, ctx.timezone, lang)

@@ -13,15 +13,14 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_updat
 from dash.exceptions import PreventUpdate
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit.metrics import changes
-from cockpit import store
-from cockpit.config import settings
 from cockpit.errors import CockpitError
+from cockpit.store.database import first_line
 from cockpit.metrics.heat import WINDOWS, heat
 from cockpit.ui.i18n import t
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.metrics.live_view import TICKER_SIZE
 
+from cockpit.callbacks.context import context
 from cockpit.layouts import live_parts as live_layout
 from cockpit.layouts.live_parts import lid
 
@@ -29,18 +28,17 @@ log = logging.getLogger(__name__)
 PAUSED, LIVE = "live-status paused", "live-status"
 
 
-def feed() -> changes.ChangeFeed:
-    return changes.feed_for(store.database_url())
-
-
-def paused_badge(since: datetime, lang: str) -> tuple[str, str]:
-    local = since.astimezone(settings().timezone)
+def paused_badge(since: datetime, tz, lang: str) -> tuple[str, str]:
+    local = since.astimezone(tz)
     return t("paused_since", lang).format(t=local.strftime("%H:%M")), PAUSED
 
 
 def log_failure(exc: Exception) -> None:
     """A refresh could not read the store: the screen keeps its last picture."""
-    log.warning("live refresh failed: %s", store.first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
+    if not isinstance(exc, (CockpitError, SQLAlchemyError)):
+        log.exception("live refresh failed", exc_info=exc)
+        return
+    log.warning("live refresh failed: %s", first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
 
 
 def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, lang: str):
@@ -93,7 +91,7 @@ def register(app: Dash, page: str) -> None:
     )
     def tick(_n, token, badge_class, lang):
         try:
-            f = feed()
+            f = context().feed
         except CockpitError:
             raise PreventUpdate
         if token is None:
@@ -101,7 +99,7 @@ def register(app: Dash, page: str) -> None:
         if f.down_since is not None:
             if badge_class == PAUSED:
                 raise PreventUpdate  # already showing since when
-            return no_update, *paused_badge(f.down_since, lang)
+            return no_update, *paused_badge(f.down_since, context().timezone, lang)
         if f.token == token and badge_class != PAUSED:
             raise PreventUpdate
         return f.token, t("live", lang), LIVE
@@ -167,14 +165,14 @@ def _heat(window, step, unit, lang):
     if step:  # replay: one hour at a time
         end = replay_end(step, now)
         span, label = timedelta(hours=1), t("replay_hour", lang).format(
-            t=(end - timedelta(hours=1)).astimezone(settings().timezone).strftime("%m-%d %H:00"))
+            t=(end - timedelta(hours=1)).astimezone(context().timezone).strftime("%m-%d %H:00"))
     else:
         end, span, label = now, WINDOWS.get(window, WINDOWS["24h"]), t("replay_live", lang)
     try:
-        with store.connect() as conn:
+        with context().connect() as conn:
             payload = heat(conn, unit_by_code(conn, unit).id, span, end)
     except (CockpitError, SQLAlchemyError) as exc:
-        log.warning("heat failed: %s", store.first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
+        log.warning("heat failed: %s", first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
         return no_update, no_update
     payload["live"] = not step
     return payload, label

@@ -1,5 +1,6 @@
-"""What the wall does: refresh on every change token, rotate the focus, keep the last picture
-when the store goes away. Thin: one cockpit.metrics.live_view.wall_view per refresh, no SQL here.
+"""What the wall page ("/wall") does: refresh on every change token, rotate the focus, keep the
+last picture when the store goes away. Thin: one cockpit.metrics.live_view.wall_view per
+refresh, no SQL and no HTML here (layouts/wall.py builds the sections).
 
 Each section (big numbers, focus, districts, lists) is sent only when what it shows changed:
 the page keeps a short signature of each in `wall-sigs`; the ticker travels as a Patch.
@@ -10,126 +11,85 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
-from sqlalchemy.exc import SQLAlchemyError
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from cockpit import store
-from cockpit.config import settings
-from cockpit.errors import CockpitError
-from cockpit.ui.formatting import count, percent
-from cockpit.ui.i18n import t
 from cockpit.metrics.live_view import wall_view
+from cockpit.ui.i18n import LANGS
 
-from cockpit.callbacks import geo_route
+from cockpit.callbacks.context import context
+from cockpit.callbacks.outputs import unchanged
 from cockpit.callbacks.live_parts import heat_points, log_failure, ticker_patch
-from cockpit.layouts.live_parts import lid
+from cockpit.callbacks.routes import geo_url
+from cockpit.layouts import wall as layout
+from cockpit.layouts.live_parts import DEFAULT_HEAT, HEAT_CHOICES, lid
 from cockpit.layouts.wall import WALL_CARDS
 
-RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
+PATH = "/wall"
 SECTIONS = ("cards", "focus", "strip", "overdue", "busiest")
+MAX_ROTATE = 24 * 3600  # seconds; a longer stay is no rotation at all in practice
 
 
-def numbers(n: dict) -> dict[str, str]:
-    return {k: percent(n[k]) if k in RATES else count(n[k]) for k, _ in WALL_CARDS}
+def options(query: dict, default_rotate: int) -> dict:
+    """?kiosk=1, ?rotate=<seconds> (else COCKPIT_WALL_ROTATE), ?heat=1h|24h|7d|off."""
+    rotate = query.get("rotate", "")
+    heat = query.get("heat")
+    return {
+        "kiosk": query.get("kiosk", "0") not in ("0", "", "false", "no"),
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int)
+        "rotate": min(int(rotate), MAX_ROTATE) if rotate.isascii() and rotate.isdigit() else default_rotate,
+        "heat_window": heat if heat in HEAT_CHOICES else DEFAULT_HEAT,
+    }
 
 
-def _duration(minutes: float, lang: str) -> str:
-    if minutes < 60:
-        return t("minutes", lang).format(n=int(minutes))
-    if minutes < 48 * 60:
-        return t("hours", lang).format(n=int(minutes // 60))
-    return t("days", lang).format(n=int(minutes // 1440))
-
-
-def _place(p: dict) -> str:
-    return " · ".join(x for x in (p.get("district"), p.get("street"), p.get("grid")) if x)
-
-
-def focus_numbers(n: dict, lang: str) -> list:
-    shown = numbers(n)
-    return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}")
-            for k in ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")]
-
-
-def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
-    out = []
-    for d in districts:
-        shown = numbers(d)
-        out.append(html.Div(
-            className="strip-item" + (" focused" if d["code"] == focus else ""), **{"data-code": d["code"]},
-            children=[
-                html.Div(d["name"], className="strip-name"),
-                html.Div(className="strip-numbers", children=[
-                    html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}")
-                    for k in ("volume", *RATES, "overdue")
-                ]),
-            ]))
-    return out
-
-
-def overdue_list(rows: list[dict], now, lang: str) -> list:
-    if not rows:
-        return [html.Div(t("nothing_overdue", lang), className="muted")]
-    return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
-        html.Span(r["category"], className="list-main"),
-        html.Span(_place(r["place"]), className="list-place"),
-        html.Span(t("overdue_by", lang).format(d=_duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
-                  className="list-figure late"),
-    ]) for r in rows]
-
-
-def busiest_list(rows: list[dict], lang: str) -> list:
-    if not rows:
-        return [html.Div(t("nothing_recent", lang), className="muted")]
-    top = max(r["n"] for r in rows)
-    return [html.Div(className="list-row", **{"data-code": r["code"]}, children=[
-        html.Span(r["name"], className="list-main"),
-        html.Span(_place({k: v for k, v in r["place"].items() if k != "grid"}), className="list-place"),
-        html.Span(className="list-bar", children=html.Span(style={"width": f"{100 * r['n'] / top:.0f}%"})),
-        html.Span(t("n_events", lang).format(n=r["n"]), className="list-figure"),
-    ]) for r in rows]
+def page(**query) -> object:
+    ctx = context()
+    lang = query.get("lang")
+    return layout.layout(lang if lang in LANGS else ctx.settings.lang, **options(query, ctx.settings.wall_rotate),
+                         timezone=ctx.timezone, tiles=ctx.tiles)
 
 
 def _sig(value) -> str:
     return hashlib.sha1(json.dumps(value, default=str, sort_keys=True).encode()).hexdigest()[:12]
 
 
-REFRESH_OUTPUTS = (
-    [Output(i, "children") for _, i in WALL_CARDS]
-    + [
-        Output("wall-city-name", "children"),
-        Output("wall-focus-name", "children"),
-        Output("wall-focus-numbers", "children"),
-        Output("wall-district-strip", "children"),
-        Output("wall-overdue-list", "children"),
-        Output("wall-busiest", "children"),
-        Output(lid("wall", "ticker"), "children"),
-        Output(lid("wall", "ticker-ids"), "data"),
-        Output(lid("wall", "heat-add"), "data"),
-        Output("wall-districts", "data"),
-        Output("wall-sigs", "data"),
-    ]
-)
+REFRESH = {
+    "cards": {k: Output(i, "children") for k, i in WALL_CARDS},
+    "city": Output("wall-city-name", "children"),
+    "focus_name": Output("wall-focus-name", "children"),
+    "focus": Output("wall-focus-numbers", "children"),
+    "strip": Output("wall-district-strip", "children"),
+    "overdue": Output("wall-overdue-list", "children"),
+    "busiest": Output("wall-busiest", "children"),
+    "ticker": Output(lid("wall", "ticker"), "children"),
+    "ticker_ids": Output(lid("wall", "ticker-ids"), "data"),
+    "heat_add": Output(lid("wall", "heat-add"), "data"),
+    "districts": Output("wall-districts", "data"),
+    "sigs": Output("wall-sigs", "data"),
+}
 
 
 def register(app: Dash) -> None:
-    @app.callback(*REFRESH_OUTPUTS, Input(lid("wall", "live-token"), "data"), Input("wall-focus", "data"),
-                  State(lid("wall", "ticker-ids"), "data"), State("wall-sigs", "data"), State("lang", "data"),
+    prefix = app.config.requests_pathname_prefix
+
+    @app.callback(output=REFRESH,
+                  inputs={"_token": Input(lid("wall", "live-token"), "data"), "focus": Input("wall-focus", "data")},
+                  state={"known": State(lid("wall", "ticker-ids"), "data"), "sigs": State("wall-sigs", "data"),
+                         "lang": State("lang", "data")},
                   prevent_initial_call=True)
     def refresh(_token, focus, known, sigs, lang):
-        tz = settings().timezone
-        keep = [no_update] * len(REFRESH_OUTPUTS)
+        ctx = context()
+        tz = ctx.timezone
         try:
-            with store.connect() as conn:
+            with ctx.connect() as conn:
                 view = wall_view(conn, focus, tz)
-        except (CockpitError, SQLAlchemyError) as exc:  # keep the last picture, say since when
-            log_failure(exc)  # the badge follows from the change feed within a second
-            return keep
+        except Exception as exc:  # noqa: BLE001 — keep the last picture; the badge says since when
+            log_failure(exc)
+            return unchanged(REFRESH)
         now = datetime.now(timezone.utc)
         sections = {
-            "cards": numbers(view["city"]),
-            "focus": (view["focus"]["name"], numbers(view["focus"])),
-            "strip": ([numbers(d) for d in view["districts"]], focus),
+            "cards": layout.numbers(view["city"]),
+            "focus": (view["focus"]["name"], layout.numbers(view["focus"])),
+            "strip": ([layout.numbers(d) for d in view["districts"]], focus),
             "overdue": [(r["id"], r["deadline_at"]) for r in view["overdue"]],
             "busiest": [(r["code"], r["n"]) for r in view["busiest"]],
         }
@@ -137,22 +97,20 @@ def register(app: Dash) -> None:
         changed = {k: new_sigs[k] != (sigs or {}).get(k) for k in SECTIONS}
         ticker, shown, fresh = ticker_patch(view["latest"], known, None, tz, lang)
         cards = sections["cards"]
-        return (
-            [cards[k] if changed["cards"] else no_update for k, _ in WALL_CARDS]
-            + [
-                view["city"]["name"],
-                view["focus"]["name"] if changed["focus"] else no_update,
-                focus_numbers(view["focus"], lang) if changed["focus"] else no_update,
-                district_strip(view["districts"], focus, lang) if changed["strip"] else no_update,
-                overdue_list(view["overdue"], now, lang) if changed["overdue"] else no_update,
-                busiest_list(view["busiest"], lang) if changed["busiest"] else no_update,
-                ticker,
-                shown,
-                heat_points(fresh) if known else no_update,
-                [d["code"] for d in view["districts"]],
-                new_sigs,
-            ]
-        )
+        return {
+            "cards": {k: cards[k] if changed["cards"] else no_update for k, _ in WALL_CARDS},
+            "city": view["city"]["name"],
+            "focus_name": view["focus"]["name"] if changed["focus"] else no_update,
+            "focus": layout.focus_numbers(view["focus"], lang) if changed["focus"] else no_update,
+            "strip": layout.district_strip(view["districts"], focus, lang) if changed["strip"] else no_update,
+            "overdue": layout.overdue_list(view["overdue"], now, lang) if changed["overdue"] else no_update,
+            "busiest": layout.busiest_list(view["busiest"], lang) if changed["busiest"] else no_update,
+            "ticker": ticker,
+            "ticker_ids": shown,
+            "heat_add": heat_points(fresh) if known else no_update,
+            "districts": [d["code"] for d in view["districts"]],
+            "sigs": new_sigs,
+        }
 
     # The focus moves city -> each district -> city ..., every `rotate` seconds.
     app.clientside_callback(
@@ -167,8 +125,7 @@ def register(app: Dash) -> None:
     @app.callback(Output("wall-units", "url"), Output("wall-units", "hideout"), Output(lid("wall", "heat-unit"), "data"),
                   Input("wall-focus", "data"))
     def focus_map(focus):
-        return (geo_route.url_for(app.config.requests_pathname_prefix, focus),
-                {"focus": focus, "tips": {}}, focus)
+        return geo_url(prefix, focus), {"focus": focus, "tips": {}}, focus
 
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit_wall", function_name="clock"),
@@ -176,4 +133,3 @@ def register(app: Dash) -> None:
         Input(lid("wall", "live-tick"), "n_intervals"),
         State("wall-config", "data"),
     )
-

@@ -138,10 +138,12 @@ def _cmd_simulate(args) -> int:
 
 def _cmd_serve(args) -> int:
     from cockpit import store
+    from cockpit.config import settings
     from cockpit.serve import serve
 
-    store.check(store.engine())
-    serve(host=args.host, port=args.port, workers=args.workers)
+    s = settings()
+    store.check(store.engine(store.database_url(s)))
+    serve(s, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
     return 0
 
 
@@ -178,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the cockpit web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8050)
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--workers", type=int, help="worker processes (default COCKPIT_WORKERS, 2)")
+    serve.add_argument("--threads", type=int, help="threads per worker (default COCKPIT_THREADS, 4)")
     serve.set_defaults(func=_cmd_serve)
 
     kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period")

@@ -8,6 +8,15 @@ COCKPIT_TILES         optional local raster base map: a folder of {z}/{x}/{y}.pn
                       .pmtiles file, served by this app at /tiles/{z}/{x}/{y}; unset -> no base map
 COCKPIT_WALL_ROTATE   seconds the wall (/wall) stays on each district before the next (default 30;
                       0 stops the rotation); a page's ?rotate=N overrides it
+
+Serving (`cockpit serve`; flags of the same name override them):
+COCKPIT_WORKERS            gunicorn worker processes (default 2)
+COCKPIT_THREADS            threads per worker (default 4)
+COCKPIT_POOL_SIZE          pooled store connections kept per worker (default 5)
+COCKPIT_POOL_OVERFLOW      extra connections a worker may open at a peak (default 10)
+COCKPIT_STATEMENT_TIMEOUT  seconds any one query of the web app may run before PostgreSQL
+                           cancels it (default 30; 0: no limit), so no request holds a worker
+                           for minutes; the admin commands (demo, migrate, rollup) have none
 """
 from __future__ import annotations
 
@@ -29,14 +38,20 @@ class Settings:
     lang: str
     tiles: str | None = None
     wall_rotate: int = 30
+    workers: int = 2
+    threads: int = 4
+    pool_size: int = 5
+    pool_overflow: int = 10
+    statement_timeout: int = 30  # seconds
 
 
-def _seconds(name: str, default: int) -> int:
+def _whole(name: str, default: int, what: str = "a whole number of seconds (0 turns it off)",
+           least: int = 0) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
-        raise CockpitError(f"{name}={raw!r} must be a whole number of seconds (0 turns it off)")
+    if not raw.isdigit() or int(raw) < least:
+        raise CockpitError(f"{name}={raw!r} must be {what}")
     return int(raw)
 
 
@@ -56,5 +71,10 @@ def settings() -> Settings:
         timezone=tz,
         lang=lang,
         tiles=os.environ.get("COCKPIT_TILES") or None,
-        wall_rotate=_seconds("COCKPIT_WALL_ROTATE", 30),
+        wall_rotate=_whole("COCKPIT_WALL_ROTATE", 30),
+        workers=_whole("COCKPIT_WORKERS", 2, "a whole number of processes, at least 1", 1),
+        threads=_whole("COCKPIT_THREADS", 4, "a whole number of threads, at least 1", 1),
+        pool_size=_whole("COCKPIT_POOL_SIZE", 5, "a whole number of connections, at least 1", 1),
+        pool_overflow=_whole("COCKPIT_POOL_OVERFLOW", 10, "a whole number of connections"),
+        statement_timeout=_whole("COCKPIT_STATEMENT_TIMEOUT", 30),
     )

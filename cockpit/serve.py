@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 
+from cockpit.config import Settings
 from cockpit.errors import CockpitError
 
 
@@ -15,19 +16,24 @@ def _check_port(host: str, port: int) -> None:
             raise CockpitError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from None
 
 
-def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
+def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int | None = None,
+          threads: int | None = None) -> None:
+    """Serve with gunicorn: `workers` processes (default COCKPIT_WORKERS) of `threads` threads
+    (default COCKPIT_THREADS); each worker builds its own context after the fork."""
     from gunicorn.app.base import BaseApplication
 
     _check_port(host, port)
     from cockpit.maps.tiles import configured_tiles
 
-    configured_tiles()  # a misconfigured COCKPIT_TILES: one line now, not a bare map later
+    configured_tiles(s.tiles)  # a misconfigured COCKPIT_TILES: one line now, not a bare map later
+    workers = workers or s.workers
+    threads = threads or s.threads
 
     class Cockpit(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("threads", 4)
+            self.cfg.set("threads", threads)
             self.cfg.set("timeout", 120)
             self.cfg.set("loglevel", "warning")
 
@@ -38,9 +44,10 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2) -> None:
 
             store.forget_engines()
             # The web layer is imported only here: the core package stays free of Dash.
+            from cockpit import context
             from cockpit.callbacks.app import create_app
 
-            app = create_app()
+            app = create_app(context.for_web(s))
             # Dash learns which script files it may serve while rendering the index page; a
             # worker asked for a script before it ever rendered one answers 500 ("not a
             # registered library"). Render it once here, in every worker (no database needed).

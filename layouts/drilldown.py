@@ -15,7 +15,7 @@ from cockpit.ui.i18n import t
 from cockpit.store.schema import SOURCES
 
 from cockpit.ui.url_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
-from cockpit.layouts import basemap, live_parts as live
+from cockpit.layouts import live_parts as live, unit_map
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 
@@ -85,8 +85,9 @@ def ui_config() -> dict:
             "defaults": {"period": DEFAULT_PERIOD, "kpi": DEFAULT_KPI}}
 
 
-def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
-    """The page; `state` (parsed from the page URL) only sets the controls' first values."""
+def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html.Div:
+    """The page; `state` (parsed from the page URL) only sets the controls' first values;
+    `tiles`: the local base-map source, if any."""
     other = "en" if lang == "zh" else "zh"
     return html.Div(
         className=f"page lang-{lang}",
@@ -159,36 +160,15 @@ def layout(lang: str = "zh", state: ViewState = ViewState()) -> html.Div:
                     html.Div(
                         className="map-panel",
                         children=[
-                            dl.MapContainer(
-                                id="map",
-                                center=[22.6, 114.05],
-                                zoom=10,
-                                zoomSnap=0.25,
-                                attributionControl=False,
-                                # SVG paths (not one canvas): each unit is an element a test can click
-                                preferCanvas=False,
-                                style={"height": "100%", "width": "100%"},
-                                # No public tiles ever: the unit polygons are the base map, over an
-                                # operator's own tiles when COCKPIT_TILES names some (layouts/basemap).
-                                children=[
-                                    *basemap.layers(),
-                                    dl.GeoJSON(
-                                        id="children",
-                                        # fitted by cockpitMap.fitOnce: with padding, and not
-                                        # again when only the colours change
-                                        eventHandlers={"layeradd": {"variable": "cockpitMap.fitOnce"}},
-                                        style={"variable": "cockpitMap.style"},
-                                        onEachFeature={"variable": "cockpitMap.onEachFeature"},
-                                        hoverStyle={"variable": "cockpitMap.hoverStyle"},
-                                        hideout={},
-                                    ),
-                                    dl.GeoJSON(
-                                        id="events",
-                                        data={"type": "FeatureCollection", "features": []},
-                                        pointToLayer={"variable": "cockpitMap.eventPoint"},
-                                    ),
-                                ],
-                            ),
+                            unit_map.unit_map("map", tiles, [
+                                unit_map.units_layer("children", "cockpitMap.style",
+                                                     hoverStyle={"variable": "cockpitMap.hoverStyle"}),
+                                dl.GeoJSON(
+                                    id="events",
+                                    data={"type": "FeatureCollection", "features": []},
+                                    pointToLayer={"variable": "cockpitMap.eventPoint"},
+                                ),
+                            ]),
                             html.Div(className="map-toolbar", children=[
                                 html.Span(t("map_colour_by", lang), className="control-label"),
                                 dcc.RadioItems(

@@ -98,3 +98,8 @@ def history(event_id: int, transitions: list[dict], tz: ZoneInfo, lang: str) -> 
         html.Div(f"{t('event_id', lang)} #{event_id}", className="history-head"),
         html.Ol(items, className="timeline"),
     ])
+
+
+def history_trouble(message: str) -> html.Div:
+    """What the history panel shows when the history could not be read."""
+    return html.Div(message, className="store-status")

@@ -208,3 +208,9 @@ def view_state_marker(view: dict, kind: str) -> html.Span:
     })
 
 
+
+
+def group_options(groups: list[dict], lang: str) -> list[dict]:
+    """The category-group filter's options (the code beside the name in English)."""
+    return [{"label": g["name"] if lang == "zh" else f"{g['name']} ({g['code']})", "value": g["code"]}
+            for g in groups]

@@ -7,13 +7,12 @@ scrollbars. `?kiosk=1` hides every control; `?rotate=N` sets the district rotati
 """
 from __future__ import annotations
 
-import dash_leaflet as dl
 from dash import dcc, html
 
-from cockpit.config import settings
+from cockpit.ui.formatting import count, percent
 from cockpit.ui.i18n import t
 
-from cockpit.layouts import basemap, live_parts as live
+from cockpit.layouts import live_parts as live, unit_map
 
 # The big numbers: (key in the numbers of cockpit.metrics.live_view.today_numbers, element id)
 WALL_CARDS = (
@@ -41,7 +40,7 @@ def _panel(title: str, body, element_id: str, className: str = "") -> html.Div:
     ])
 
 
-def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
+def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tiles=None) -> html.Div:
     other = "en" if lang == "zh" else "zh"
     # kiosk: the controls stay in the page (the callbacks read them) but are not shown
     controls = [
@@ -55,7 +54,7 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
         className=f"wall lang-{lang}" + (" kiosk" if kiosk else ""),
         children=[
             dcc.Store(id="lang", data=lang),
-            dcc.Store(id="wall-config", data={"rotate": rotate, "kiosk": kiosk, "tz": settings().timezone.key}),
+            dcc.Store(id="wall-config", data={"rotate": rotate, "kiosk": kiosk, "tz": timezone.key}),
             dcc.Store(id="wall-focus"),  # the unit in focus: None = the city, else a district code
             dcc.Store(id="wall-districts", data=[]),  # codes to rotate through
             dcc.Store(id="wall-sigs", data={}),  # what each section last showed (send only changes)
@@ -80,21 +79,8 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
             html.Section(className="wall-main", children=[
                 _panel(t("ticker", lang), live.ticker("wall"), "wall-ticker-panel", "wall-ticker"),
                 html.Div(className="wall-map", children=[
-                    dl.MapContainer(
-                        id="wall-map", center=[22.6, 114.05], zoom=10, zoomSnap=0.25, zoomControl=False,
-                        attributionControl=False, preferCanvas=False, scrollWheelZoom=False,
-                        style={"height": "100%", "width": "100%"},
-                        children=[
-                            *basemap.layers(),
-                            dl.GeoJSON(
-                                id="wall-units",
-                                eventHandlers={"layeradd": {"variable": "cockpitMap.fitOnce"}},
-                                style={"variable": "cockpitMap.wallStyle"},
-                                onEachFeature={"variable": "cockpitMap.onEachFeature"},
-                                hideout={},
-                            ),
-                        ],
-                    ),
+                    unit_map.unit_map("wall-map", tiles, [unit_map.units_layer("wall-units", "cockpitMap.wallStyle")],
+                                      zoomControl=False, scrollWheelZoom=False),
                     html.Div(className="wall-focus", children=[
                         html.Div(t("focus", lang), className="wall-focus-label"),
                         html.Div(PLACEHOLDER, id="wall-focus-name", className="wall-focus-name"),
@@ -112,3 +98,69 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str) -> html.Div:
             ]),
         ],
     )
+
+
+# -- the sections callbacks/wall.py fills ------------------------------------------------------
+
+RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
+
+
+def numbers(n: dict) -> dict[str, str]:
+    return {k: percent(n[k]) if k in RATES else count(n[k]) for k, _ in WALL_CARDS}
+
+
+def _duration(minutes: float, lang: str) -> str:
+    if minutes < 60:
+        return t("minutes", lang).format(n=int(minutes))
+    if minutes < 48 * 60:
+        return t("hours", lang).format(n=int(minutes // 60))
+    return t("days", lang).format(n=int(minutes // 1440))
+
+
+def _place(p: dict) -> str:
+    return " · ".join(x for x in (p.get("district"), p.get("street"), p.get("grid")) if x)
+
+
+def focus_numbers(n: dict, lang: str) -> list:
+    shown = numbers(n)
+    return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}")
+            for k in ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")]
+
+
+def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
+    out = []
+    for d in districts:
+        shown = numbers(d)
+        out.append(html.Div(
+            className="strip-item" + (" focused" if d["code"] == focus else ""), **{"data-code": d["code"]},
+            children=[
+                html.Div(d["name"], className="strip-name"),
+                html.Div(className="strip-numbers", children=[
+                    html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}")
+                    for k in ("volume", *RATES, "overdue")
+                ]),
+            ]))
+    return out
+
+
+def overdue_list(rows: list[dict], now, lang: str) -> list:
+    if not rows:
+        return [html.Div(t("nothing_overdue", lang), className="muted")]
+    return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
+        html.Span(r["category"], className="list-main"),
+        html.Span(_place(r["place"]), className="list-place"),
+        html.Span(t("overdue_by", lang).format(d=_duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
+                  className="list-figure late"),
+    ]) for r in rows]
+
+
+def busiest_list(rows: list[dict], lang: str) -> list:
+    if not rows:
+        return [html.Div(t("nothing_recent", lang), className="muted")]
+    top = max(r["n"] for r in rows)
+    return [html.Div(className="list-row", **{"data-code": r["code"]}, children=[
+        html.Span(r["name"], className="list-main"),
+        html.Span(_place({k: v for k, v in r["place"].items() if k != "grid"}), className="list-place"),
+        html.Span(className="list-bar", children=html.Span(style={"width": f"{100 * r['n'] / top:.0f}%"})),
+        html.Span(t("n_events", lang).format(n=r["n"]), className="list-figure"),
+    ]) for r in rows]

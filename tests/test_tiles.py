@@ -15,7 +15,13 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import write
 
 from cockpit.errors import CockpitError
-from cockpit.maps.tiles import configured_tiles, open_tiles
+from cockpit.config import settings
+from cockpit.maps.tiles import configured_tiles as tiles_at, open_tiles
+
+
+def configured_tiles():
+    """The source the environment names now (what a new process's context opens)."""
+    return tiles_at(settings().tiles)
 from conftest import run_cli
 
 NO_DATABASE = "postgresql://nobody@127.0.0.1:1/nothing"  # proves a code path never touches the store
@@ -247,12 +253,12 @@ def test_route_is_404_when_the_source_goes_away(tmp_path, monkeypatch):
 def test_basemap_layers(tmp_path, monkeypatch):
     import dash_leaflet as dl
 
-    from cockpit.layouts import basemap
+    from cockpit.layouts.unit_map import base_layers
 
     monkeypatch.delenv("COCKPIT_TILES", raising=False)
-    assert basemap.layers() == []
+    assert base_layers(configured_tiles()) == []
     monkeypatch.setenv("COCKPIT_TILES", str(make_pmtiles(tmp_path / "t.pmtiles", metadata={"attribution": "© 测绘院"})))
-    (layer,) = basemap.layers()
+    (layer,) = base_layers(configured_tiles())
     assert isinstance(layer, dl.TileLayer)
     assert layer.url == "/tiles/{z}/{x}/{y}" and "://" not in layer.url
     assert layer.maxNativeZoom == 2 and layer.maxZoom >= 2 and layer.attribution == "© 测绘院"

@@ -23,7 +23,6 @@ import threading
 import zlib
 from pathlib import Path
 
-from cockpit.config import settings
 from cockpit.errors import CockpitError
 
 # Zoom 30 is already ~4 cm per pixel; above it pmtiles tile ids overflow 64 bits (z > 31).
@@ -298,11 +297,10 @@ def _identity(path: str) -> tuple:
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def configured_tiles() -> TileSource | None:
-    """The source COCKPIT_TILES names, or None when it is unset. Raises a one-line CockpitError
-    (``COCKPIT_TILES='…' …``) when it names something unusable."""
+def configured_tiles(path: str | None) -> TileSource | None:
+    """The source COCKPIT_TILES names (`path`), or None when it is unset. Raises a one-line
+    CockpitError (``COCKPIT_TILES='…' …``) when it names something unusable."""
     global _opened
-    path = settings().tiles
     if not path:
         return None
     key = _identity(path)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from cockpit.errors import CockpitError
+from cockpit.errors import CockpitError, NotFound
 from cockpit.store.schema import events, unit_closure, units
 
 SATISFIED_MIN_STARS = 4
@@ -136,7 +136,7 @@ def unit_by_code(conn: sa.Connection, code: str | None) -> sa.Row:
     q = q.where(units.c.code == code) if code else q.where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
     row = conn.execute(q).first()
     if row is None:
-        raise CockpitError(f"no unit with code {code!r}" if code
+        raise NotFound(f"no unit with code {code!r}" if code
                            else "the store has no units yet: load some (e.g. `cockpit demo`)")
     return row
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from cockpit.metrics import rollup
-from cockpit.errors import CockpitError
+from cockpit.errors import BadRequest, CockpitError
 from cockpit.metrics.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
 from cockpit.metrics.measures import MEASURES, counted
 from cockpit.store.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
@@ -46,11 +46,11 @@ def period_of(kind: str, tz: ZoneInfo, first: str | date | None = None, last: st
             a = first if isinstance(first, date) else date.fromisoformat(str(first))
             b = last if isinstance(last, date) else date.fromisoformat(str(last))
         except ValueError:
-            raise CockpitError(f"custom period needs two dates (YYYY-MM-DD), got {first!r} and {last!r}") from None
+            raise BadRequest(f"custom period needs two dates (YYYY-MM-DD), got {first!r} and {last!r}") from None
         if b < a:
             a, b = b, a
         return Period(a, b + timedelta(days=1), tz)
-    raise CockpitError(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
+    raise BadRequest(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
 
 
 def previous_period(p: Period) -> Period:

@@ -12,18 +12,24 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 # Connection trouble (refused, unknown host/db, server gone): a user's problem, not a bug.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
-from cockpit.config import settings
-from cockpit.errors import CockpitError
+from cockpit.config import Settings, settings
+from cockpit.errors import CockpitError, StoreUnavailable
 from cockpit.store.cluster import ManagedCluster
 
 
-def managed_cluster() -> ManagedCluster:
-    return ManagedCluster(settings().state_dir)
+def managed_cluster(s: Settings | None = None) -> ManagedCluster:
+    return ManagedCluster((s or settings()).state_dir)
 
 
-def database_url() -> str:
+def database_url(s: Settings | None = None) -> str:
     """The libpq URI of the store in use: COCKPIT_DATABASE_URL, else the managed cluster's."""
-    return settings().database_url or managed_cluster().url()
+    s = s or settings()
+    return s.database_url or managed_cluster(s).url()
+
+
+def app_database_url(s: Settings | None = None) -> str:
+    """The URL the web app connects with (the same store; see cluster.py for its role)."""
+    return database_url(s)
 
 
 def sqlalchemy_url(libpq_url: str) -> sa.URL:
@@ -52,21 +58,31 @@ def first_line(exc: Exception) -> str:
     return first.split(": ", 1)[-1] if first.startswith("connection failed") else first
 
 
-def connection_error(exc: Exception, url: str) -> CockpitError:
-    """One line naming the store and PostgreSQL's own first line of complaint."""
-    return CockpitError(f"cannot use the store at {describe(url)}: {first_line(exc)}")
+def connection_error(exc: Exception, url: str) -> StoreUnavailable:
+    """One line naming the store and PostgreSQL's own first line of complaint (for operators:
+    the web layer logs it and tells a browser only that the store is unavailable)."""
+    return StoreUnavailable(f"cannot use the store at {describe(url)}: {first_line(exc)}")
+
+
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, statement_timeout: int = 0,
+                application_name: str = "cockpit") -> Engine:
+    """An engine for a libpq URL. statement_timeout (seconds, 0: none) is set on every
+    connection, so it bounds every query made through it."""
+    options = f"-c statement_timeout={statement_timeout * 1000}" if statement_timeout else None
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args={"connect_timeout": 5, "application_name": application_name,
+                      **({"options": options} if options else {})},
+    )
 
 
 @functools.cache
 def _engine_for(url: str) -> Engine:
     _made.add(url)
-    return sa.create_engine(
-        sqlalchemy_url(url),
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
-        connect_args={"connect_timeout": 5, "application_name": "cockpit"},
-    )
+    return make_engine(url)
 
 
 def forget_engines() -> None:

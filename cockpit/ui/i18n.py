@@ -115,6 +115,7 @@ LABELS: dict[str, dict[str, str]] = {
     "focus": {"zh": "轮播聚焦", "en": "Focus"},
     "wall_link": {"zh": "大屏", "en": "Wall"},
     "cockpit_link": {"zh": "驾驶舱", "en": "Cockpit"},
+    "page_not_found": {"zh": "页面不存在", "en": "Page not found"},
     "n_events": {"zh": "{n}件", "en": "{n}"},
     "nothing_overdue": {"zh": "暂无超期事件", "en": "Nothing overdue"},
     "nothing_recent": {"zh": "近1小时无新事件", "en": "No events in the last hour"},

@@ -1,0 +1,71 @@
+"""One context per process: the settings, the store's engine, the change feed, the tile source.
+
+Built once by whoever starts the process — the web app factory (once per gunicorn worker, after
+the fork) or the CLI — and handed down from there, the way Datasette hands its one `Datasette`
+object to every view. Nothing below it re-reads the environment or asks again where the store
+is: resolving the managed cluster reads its config (and, as root, runs `runuser`), which a
+one-second poll of every screen must not do.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cockpit.config import Settings, settings as read_settings
+from cockpit.store import database
+
+
+@dataclass
+class Context:
+    settings: Settings
+    url: str  # libpq URL of the store (with its password: never shown, see database.describe)
+    engine: Engine = field(repr=False)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection whose connection failures are StoreUnavailable."""
+        with database.connect(self.engine) as conn:
+            yield conn
+
+    @property
+    def feed(self):
+        """This process's change feed for the store (started on first use; a feed whose thread
+        ended is replaced)."""
+        from cockpit.metrics.changes import feed_for
+
+        return feed_for(self.url)
+
+    @property
+    def tiles(self):
+        """The local base-map source (COCKPIT_TILES), or None; reopened if its file changes."""
+        from cockpit.maps.tiles import configured_tiles
+
+        return configured_tiles(self.settings.tiles)
+
+    @property
+    def timezone(self):
+        return self.settings.timezone
+
+    def describe(self) -> str:
+        """host:port/db, for operators' messages and logs."""
+        return database.describe(self.url)
+
+
+def for_web(s: Settings | None = None, url: str | None = None) -> Context:
+    """The web app's context: pooled as configured, every query under the statement timeout."""
+    s = s or read_settings()
+    url = url or database.app_database_url(s)
+    eng = database.make_engine(url, pool_size=s.pool_size, max_overflow=s.pool_overflow,
+                               statement_timeout=s.statement_timeout, application_name="cockpit-web")
+    return Context(s, url, eng)
+
+
+def for_admin(s: Settings | None = None, url: str | None = None) -> Context:
+    """The CLI's context: the store's owner, no statement timeout (loads and rebuilds take minutes)."""
+    s = s or read_settings()
+    url = url or database.database_url(s)
+    return Context(s, url, database.engine(url))
