@@ -1,4 +1,9 @@
-"""Alembic environment: the connection comes from cockpit.migrate (config.attributes)."""
+"""Alembic environment: the connection comes from cockpit.migrate (config.attributes).
+
+target_metadata (today's tables, rollup and heat tables included) serves only autogenerate, to
+draft a new revision against the code. Revisions never read it, nor anything of cockpit.metrics:
+each holds its own frozen DDL and SQL (docs/schema.md §7).
+"""
 from alembic import context
 
 from cockpit.store.migrate import include_object
