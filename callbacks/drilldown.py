@@ -123,7 +123,7 @@ def register(app: Dash) -> None:
         try:
             period = period_of(state.period, tz, state.first, state.last)
             filters = Filters(group=state.group, source=state.source)
-            with store.connect() as conn:
+            with store.connect(store.app_engine()) as conn:
                 view = unit_view(conn, state.unit, period, filters)
                 leaf = not view["children"]
                 events = grid_events(conn, view["unit"]["code"], period, filters) if leaf else []
@@ -194,7 +194,7 @@ def register(app: Dash) -> None:
         tz = settings().timezone
         try:
             period = period_of(state.period, tz, state.first, state.last)
-            with store.connect() as conn:
+            with store.connect(store.app_engine()) as conn:
                 numbers = live.unit_numbers(conn, state.unit, period, Filters(group=state.group, source=state.source))
                 events = live.latest_events(conn, numbers["id"])
         except (CockpitError, SQLAlchemyError) as exc:
@@ -221,7 +221,7 @@ def register(app: Dash) -> None:
             raise PreventUpdate
         event_id = int(cell["rowId"])
         try:
-            with store.connect() as conn:
+            with store.connect(store.app_engine()) as conn:
                 transitions = event_history(conn, event_id)
         except CockpitError as exc:
             return dash.html.Div(str(exc), className="store-status")

@@ -27,7 +27,7 @@ def url_for(prefix: str, code: str | None) -> str:
 
 def features_for(code: str | None) -> dict:
     """Children of the unit, or the unit itself when it has none."""
-    with store.connect() as conn:
+    with store.connect(store.app_engine()) as conn:
         return map_features(conn, unit_by_code(conn, code).id)
 
 

@@ -30,7 +30,7 @@ PAUSED, LIVE = "live-status paused", "live-status"
 
 
 def feed() -> changes.ChangeFeed:
-    return changes.feed_for(store.database_url())
+    return changes.feed_for(store.app_database_url())
 
 
 def paused_badge(since: datetime, lang: str) -> tuple[str, str]:
@@ -171,7 +171,7 @@ def _heat(window, step, unit, lang):
     else:
         end, span, label = now, WINDOWS.get(window, WINDOWS["24h"]), t("replay_live", lang)
     try:
-        with store.connect() as conn:
+        with store.connect(store.app_engine()) as conn:
             payload = heat(conn, unit_by_code(conn, unit).id, span, end)
     except (CockpitError, SQLAlchemyError) as exc:
         log.warning("heat failed: %s", store.first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)

@@ -120,7 +120,7 @@ def register(app: Dash) -> None:
         tz = settings().timezone
         keep = [no_update] * len(REFRESH_OUTPUTS)
         try:
-            with store.connect() as conn:
+            with store.connect(store.app_engine()) as conn:
                 view = wall_view(conn, focus, tz)
         except (CockpitError, SQLAlchemyError) as exc:  # keep the last picture, say since when
             log_failure(exc)  # the badge follows from the change feed within a second

@@ -22,8 +22,15 @@ def managed_cluster() -> ManagedCluster:
 
 
 def database_url() -> str:
-    """The libpq URI of the store in use: COCKPIT_DATABASE_URL, else the managed cluster's."""
-    return settings().database_url or managed_cluster().url()
+    """The libpq URI of the store in use, as its owner (migrations, loads, the admin commands):
+    COCKPIT_DATABASE_URL, else the managed cluster's owner role `cockpit`."""
+    return settings().database_url or managed_cluster().url(role="owner")
+
+
+def app_database_url() -> str:
+    """The libpq URI the web app uses: COCKPIT_DATABASE_URL (an operator's store: the one URL they
+    give), else the managed cluster's read-only role `cockpit_app` (cockpit/store/roles.py)."""
+    return settings().database_url or managed_cluster().url(role="app")
 
 
 def sqlalchemy_url(libpq_url: str) -> sa.URL:
@@ -86,6 +93,11 @@ _made: set[str] = set()
 
 def engine(url: str | None = None) -> Engine:
     return _engine_for(url or database_url())
+
+
+def app_engine() -> Engine:
+    """The web app's engine (app_database_url)."""
+    return _engine_for(app_database_url())
 
 
 BULK_LOAD_KEY = "bulk_load"  # in cockpit_state while a bulk load rebuilds keys and indexes
