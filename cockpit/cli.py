@@ -12,6 +12,8 @@ EXIT_USER_ERROR = 2
 
 
 def _cmd_db(args) -> int:
+    from sqlalchemy.engine import make_url
+
     from cockpit.config import settings
     from cockpit.store.database import describe, managed_cluster
 
@@ -22,7 +24,8 @@ def _cmd_db(args) -> int:
     cluster = managed_cluster()
     if args.action == "up":
         url = cluster.up()
-        print(f"local PostgreSQL running: {url}")
+        print(f"local PostgreSQL running: {make_url(url).render_as_string(hide_password=True)} "
+              "(`cockpit db url [--app]` prints it with its password)")
     elif args.action == "down":
         print("local PostgreSQL stopped" if cluster.down() else "local PostgreSQL was not running")
     elif args.action == "status":
@@ -30,7 +33,7 @@ def _cmd_db(args) -> int:
         print(f"{state}: {cluster.data}" + (f" on port {cluster.port}" if state != "absent" else ""))
         return 0 if state == "running" else 3
     elif args.action == "url":
-        print(s.database_url or cluster.url())
+        print(s.database_url or cluster.url(role="app" if args.app else "owner"))
     return 0
 
 
@@ -142,7 +145,7 @@ def _cmd_serve(args) -> int:
     from cockpit.serve import serve
 
     s = settings()
-    store.check(store.engine(store.database_url(s)))
+    store.check(store.engine(store.app_database_url(s)))  # the web app reads as the unprivileged role
     serve(s, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
     return 0
 
@@ -151,8 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = sub.add_parser("db", help="the project-managed local PostgreSQL: up | down | status | url")
+    db = sub.add_parser("db", help="the project-managed local PostgreSQL: up | down | status | url [--app]")
     db.add_argument("action", choices=["up", "down", "status", "url"])
+    db.add_argument("--app", action="store_true",
+                    help="with url: the web app's read-only role (cockpit_app) instead of the owner")
     db.set_defaults(func=_cmd_db)
 
     sub.add_parser("migrate", help="create or upgrade the store's schema (Alembic)").set_defaults(func=_cmd_migrate)

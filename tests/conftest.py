@@ -1,7 +1,7 @@
 """Throwaway databases on a real PostgreSQL + PostGIS server.
 
 The server is COCKPIT_DATABASE_URL's when set (its user must be allowed to CREATE DATABASE),
-else the project-managed cluster, started if needed. Each database made here is dropped at
+else the project-managed cluster, started if needed, as its owner role (`up()` gives that URL). Each database made here is dropped at
 the end of the run.
 """
 from __future__ import annotations

@@ -22,14 +22,17 @@ def managed_cluster(s: Settings | None = None) -> ManagedCluster:
 
 
 def database_url(s: Settings | None = None) -> str:
-    """The libpq URI of the store in use: COCKPIT_DATABASE_URL, else the managed cluster's."""
+    """The libpq URI of the store in use, as its owner (migrations, loads, the admin commands):
+    COCKPIT_DATABASE_URL, else the managed cluster's owner role `cockpit`."""
     s = s or settings()
-    return s.database_url or managed_cluster(s).url()
+    return s.database_url or managed_cluster(s).url(role="owner")
 
 
 def app_database_url(s: Settings | None = None) -> str:
-    """The URL the web app connects with (the same store; see cluster.py for its role)."""
-    return database_url(s)
+    """The libpq URI the web app uses: COCKPIT_DATABASE_URL (an operator's store: the one URL they
+    give), else the managed cluster's read-only role `cockpit_app` (cockpit/store/roles.py)."""
+    s = s or settings()
+    return s.database_url or managed_cluster(s).url(role="app")
 
 
 def sqlalchemy_url(libpq_url: str) -> sa.URL:

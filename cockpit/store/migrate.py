@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from cockpit.errors import CockpitError
 from cockpit.store.database import CONNECTION_ERRORS, connection_error, describe
+from cockpit.store.roles import grant_app_access
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,18 +36,21 @@ def ensure_postgis(conn: sa.Connection, url: str) -> None:
         )
 
 
-def _run(eng: Engine, step, revision: str) -> None:
+def _run(eng: Engine, step, revision: str, after=None) -> None:
     url = eng.url.render_as_string(hide_password=True)
     try:
         with eng.begin() as conn:
             ensure_postgis(conn, url)
             step(alembic_config(conn), revision)
+            if after is not None:
+                after(conn)
     except CONNECTION_ERRORS as exc:
         raise connection_error(exc, url) from None
 
 
 def upgrade(eng: Engine, revision: str = "head") -> None:
-    _run(eng, command.upgrade, revision)
+    """Migrate, then (on every run, so older stores catch up) let the app role read."""
+    _run(eng, command.upgrade, revision, after=grant_app_access)
 
 
 def downgrade(eng: Engine, revision: str) -> None:
