@@ -1,3 +1,5 @@
-"""The store: where it is, how to reach it, its schema and migrations."""
-from cockpit.store.database import *  # noqa: F401,F403
-from cockpit.store.database import _engine_for  # noqa: F401
+"""The store: where it is and how to reach it (database.py), the managed local cluster
+(cluster.py), who may do what (roles.py), the schema, its migrations and bulk loading."""
+from cockpit.store.database import (BULK_LOAD_KEY, CONNECTION_ERRORS, _engine_for, app_database_url,  # noqa: F401
+                                    check, connect, connection_error, database_url, describe, engine,
+                                    first_line, forget_engines, make_engine, managed_cluster)
