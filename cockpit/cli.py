@@ -38,17 +38,16 @@ def _cmd_db(args) -> int:
 
 
 def _cmd_migrate(args) -> int:
-    from cockpit.store import migrate
+    from cockpit.context import for_admin
     from cockpit.metrics import rollup
-    from cockpit import store
-    from cockpit.config import settings
+    from cockpit.store import migrate
 
-    eng = store.engine()
-    migrate.upgrade(eng)
-    print(f"schema at revision {migrate.current(eng)} in {store.describe(store.database_url())}")
-    with store.connect(eng) as conn:
-        if rollup.ensure_timezone(conn, settings().timezone):
-            print(f"rollups rebuilt for time zone {settings().timezone.key}")
+    ctx = for_admin()
+    migrate.upgrade(ctx.engine)
+    print(f"schema at revision {migrate.current(ctx.engine)} in {ctx.describe()}")
+    with ctx.connect() as conn:
+        if rollup.ensure_timezone(conn, ctx.timezone):
+            print(f"rollups rebuilt for time zone {ctx.timezone.key}")
         conn.commit()
     return 0
 
@@ -56,16 +55,16 @@ def _cmd_migrate(args) -> int:
 def _cmd_rollup(args) -> int:
     import time
 
-    from cockpit.metrics import heat, rollup
     from cockpit import store
-    from cockpit.config import settings
+    from cockpit.context import for_admin
+    from cockpit.metrics import heat, rollup
 
-    eng = store.engine()
-    store.check(eng)
-    with store.connect(eng) as conn:
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
         if args.action == "rebuild":
             started = time.monotonic()
-            rollup.rebuild(conn, settings().timezone)
+            rollup.rebuild(conn, ctx.timezone)
             heat.rebuild(conn)
             conn.commit()
             print(f"rollups rebuilt in {time.monotonic() - started:.1f} s")
@@ -76,9 +75,11 @@ def _cmd_rollup(args) -> int:
 
 def _cmd_demo(args) -> int:
     from cockpit import store
+    from cockpit.context import for_admin
     from cockpit.demo.load import count_events, load_demo
 
-    eng = store.engine()
+    ctx = for_admin()
+    eng = ctx.engine
     store.check(eng, reloading=True)
     if args.if_empty and count_events(eng):
         print("the store already holds events: demo not loaded")
@@ -90,9 +91,7 @@ def _cmd_demo(args) -> int:
         except ValueError:
             raise CockpitError(f"--now {args.now!r} is not an ISO timestamp (e.g. 2026-11-23T12:00:00+08:00)")
         if now.tzinfo is None:
-            from cockpit.config import settings
-
-            now = now.replace(tzinfo=settings().timezone)
+            now = now.replace(tzinfo=ctx.timezone)
     load_demo(eng, seed=args.seed, grids=args.grids, events=args.events, days=args.days, now=now,
               replace=args.replace, progress=lambda line: print(line, flush=True))
     return 0
@@ -100,13 +99,13 @@ def _cmd_demo(args) -> int:
 
 def _cmd_kpi(args) -> int:
     from cockpit import store
-    from cockpit.config import settings
+    from cockpit.context import for_admin
     from cockpit.metrics.kpi import Period, unit_kpi
 
-    period = Period.parse(args.date_from, args.date_to, settings().timezone)
-    eng = store.engine()
-    store.check(eng)
-    with store.connect(eng) as conn:
+    ctx = for_admin()
+    period = Period.parse(args.date_from, args.date_to, ctx.timezone)
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
         result = unit_kpi(conn, args.unit, period)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -125,12 +124,13 @@ def _cmd_kpi(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
-    from cockpit.demo import simulate
     from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.demo import simulate
 
     if args.rate <= 0:
         raise CockpitError("--rate must be above 0 (events per second)")
-    eng = store.engine()
+    eng = for_admin().engine
     store.check(eng)
     print(f"simulate: about {args.rate:g} new events a second; Ctrl-C stops", flush=True)
     done = simulate.run(eng, rate=args.rate, seconds=args.seconds, seed=args.seed,
