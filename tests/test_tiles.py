@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import socket
 import struct
 import zlib
 
@@ -16,6 +15,7 @@ from pmtiles.writer import write
 
 from cockpit.errors import CockpitError
 from cockpit.maps.tiles import configured_tiles, open_tiles
+from cockpit.ports import free_port
 from conftest import run_cli
 
 NO_DATABASE = "postgresql://nobody@127.0.0.1:1/nothing"  # proves a code path never touches the store
@@ -261,12 +261,6 @@ def test_basemap_layers(tmp_path, monkeypatch):
 
 
 # ---- `cockpit serve` refuses a bad COCKPIT_TILES ---------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_serve_refuses_a_missing_tile_source(databases):
     url = databases.create("tiles")  # a good store, so the tile check is what stops it
