@@ -218,7 +218,7 @@ def test_switching_the_map_kpi_restyles_without_the_server(dash_duo, demo_url, d
     assert dash_duo.get_logs() == []
 
 
-def test_a_channel_filter_chosen_on_screen_applies_to_the_numbers(dash_duo, demo_url, demo_engine, use_store):
+def test_a_source_filter_chosen_on_screen_applies_to_the_numbers(dash_duo, demo_url, demo_engine, use_store):
     use_store(demo_url)
     tz = settings().timezone
     with demo_engine.connect() as conn:

@@ -18,6 +18,14 @@ def test_url_state_round_trips_and_falls_back():
     assert serialise(ViewState()) == "?period=30d&kpi=volume"
 
 
+def test_url_state_reads_channel_as_source_and_writes_source():
+    """Links made when the filter was called `channel` still open with it applied."""
+    old = parse("?unit=440303&channel=iot")
+    assert old == ViewState(unit="440303", source="iot")
+    assert serialise(old) == "?unit=440303&period=30d&kpi=volume&source=iot"
+    assert parse("?source=grid_app&channel=iot").source == "grid_app"  # both: source wins
+
+
 def test_colour_classes_separate_ties_and_mark_missing_values():
     sc = scale([1.0, 0.5, 1.0, 1.0, None], "satisfaction_rate")
     assert sc.colour(0.5) != sc.colour(1.0)  # units at 100% do not swallow the one at 50%

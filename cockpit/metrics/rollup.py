@@ -85,7 +85,7 @@ TREE_JOIN = """JOIN unit_closure cl ON cl.descendant_id = d.grid_id
 
 
 def _measure_select(rows: str, tree_join: str = TREE_JOIN) -> str:
-    """SELECT unit, day, group, channel + signed measures FROM rows carrying a `sign` column.
+    """SELECT unit, day, group, source + signed measures FROM rows carrying a `sign` column.
 
     `tree_join` must bind `cl.ancestor_id` to the unit each row is added to.
     """
@@ -334,7 +334,7 @@ def totals(conn: sa.Connection, unit_ids: list[int], period: Period, filters, gi
 
 
 def breakdown(conn: sa.Connection, unit_id: int, period: Period, filters, gid: int | None) -> list[dict]:
-    """Same shape as drilldown.raw_breakdown: grouping sets (), day, group, channel."""
+    """Same shape as unit_view.raw_breakdown: grouping sets (), day, group, source."""
     r = kpi_rollup
     q = (sa.select(r.c.day, r.c.grp, r.c.source, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES),
                    sa.func.grouping(r.c.day, r.c.grp, r.c.source).label("g"))

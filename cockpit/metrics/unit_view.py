@@ -66,11 +66,11 @@ def previous_period(p: Period) -> Period:
 @dataclass(frozen=True)
 class Filters:
     group: str | None = None  # category group code
-    source: str | None = None  # channel
+    source: str | None = None  # one of SOURCES (渠道)
 
     def validated(self, conn: sa.Connection) -> Filters:
         if self.source is not None and self.source not in SOURCES:
-            raise CockpitError(f"unknown channel {self.source!r}")
+            raise CockpitError(f"unknown source {self.source!r}")
         if self.group is not None and group_id(conn, self.group) is None:
             raise CockpitError(f"unknown category group {self.group!r}")
         return self
@@ -133,7 +133,7 @@ def raw_totals(conn, unit_ids: list[int], period: Period, filters: Filters, gid:
 
 
 def raw_breakdown(conn, unit_id: int, period: Period, filters: Filters, gid: int | None, tz: ZoneInfo) -> list[dict]:
-    """Measures of one unit by day, by category group and by channel (one scan, grouping sets)."""
+    """Measures of one unit by day, by category group and by source (one scan, grouping sets)."""
     cat = categories.alias("cat")
     day = sa.cast(sa.func.timezone(tz.key, events.c.reported_at), sa.Date).label("day")
     grp = sa.func.coalesce(cat.c.parent_id, cat.c.id).label("grp")
