@@ -80,7 +80,11 @@ class Counts:
 
 @dataclass(frozen=True)
 class Period:
-    """Local calendar days [first, end) in the city's time zone."""
+    """Local calendar days [first, end) in the city's time zone.
+
+    `end` is exclusive because the queries compare instants with it; wherever a person or a
+    program names a period (--from/--to, the URL's from/to, the JSON) `to` is `last`, included.
+    """
     first: date
     end: date  # exclusive
     tz: ZoneInfo
@@ -105,8 +109,11 @@ class Period:
         return cls(today - timedelta(days=days - 1), today + timedelta(days=1), tz)
 
     @classmethod
-    def parse(cls, first: str | None, end: str | None, tz: ZoneInfo) -> Period:
-        """From --from/--to strings (YYYY-MM-DD, `to` exclusive); defaults: the last 30 days."""
+    def parse(cls, first: str | None, last: str | None, tz: ZoneInfo) -> Period:
+        """From --from/--to strings (YYYY-MM-DD): the first and the last day, both included.
+
+        Defaults: the last 30 days up to today; with only --to, the 30 days ending that day.
+        """
         default = cls.last_days(DEFAULT_DAYS, tz)
 
         def day(text: str | None, flag: str, fallback: date) -> date:
@@ -117,14 +124,15 @@ class Period:
             except ValueError:
                 raise CockpitError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
 
-        end_day = day(end, "--to", default.end)
-        first_day = day(first, "--from", end_day - timedelta(days=DEFAULT_DAYS) if end else default.first)
-        if first_day >= end_day:
-            raise CockpitError(f"--from {first_day} must be before --to {end_day} (--to is exclusive)")
-        return cls(first_day, end_day, tz)
+        last_day = day(last, "--to", default.last)
+        first_day = day(first, "--from", last_day - timedelta(days=DEFAULT_DAYS - 1) if last else default.first)
+        if first_day > last_day:
+            raise CockpitError(f"--from {first_day} must be on or before --to {last_day} (the last day included)")
+        return cls(first_day, last_day + timedelta(days=1), tz)
 
     def as_dict(self) -> dict:
-        return {"from": self.first.isoformat(), "to": self.end.isoformat(), "timezone": self.tz.key}
+        """As `cockpit kpi --json` prints it: `to` is the last day included, as --to takes it."""
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "timezone": self.tz.key}
 
 
 UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
