@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from cockpit import store
 from cockpit.config import settings
 from cockpit.errors import CockpitError
-from cockpit.ui.formatting import count, percent
+from cockpit.metrics.registry import RATES
+from cockpit.ui.formatting import count, duration, percent
 from cockpit.ui.i18n import t
 from cockpit.metrics.live_view import wall_view
 
@@ -25,20 +26,12 @@ from cockpit.callbacks.live_parts import heat_points, log_failure, ticker_patch
 from cockpit.layouts.live_parts import lid
 from cockpit.layouts.wall import WALL_CARDS
 
-RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
+STRIP = ("volume", *RATES, "overdue")  # a unit's figures on one line: all but the open backlog
 SECTIONS = ("cards", "focus", "strip", "overdue", "busiest")
 
 
 def numbers(n: dict) -> dict[str, str]:
     return {k: percent(n[k]) if k in RATES else count(n[k]) for k, _ in WALL_CARDS}
-
-
-def _duration(minutes: float, lang: str) -> str:
-    if minutes < 60:
-        return t("minutes", lang).format(n=int(minutes))
-    if minutes < 48 * 60:
-        return t("hours", lang).format(n=int(minutes // 60))
-    return t("days", lang).format(n=int(minutes // 1440))
 
 
 def _place(p: dict) -> str:
@@ -48,7 +41,7 @@ def _place(p: dict) -> str:
 def focus_numbers(n: dict, lang: str) -> list:
     shown = numbers(n)
     return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}")
-            for k in ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")]
+            for k in STRIP]
 
 
 def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
@@ -61,7 +54,7 @@ def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
                 html.Div(d["name"], className="strip-name"),
                 html.Div(className="strip-numbers", children=[
                     html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}")
-                    for k in ("volume", *RATES, "overdue")
+                    for k in STRIP
                 ]),
             ]))
     return out
@@ -73,7 +66,7 @@ def overdue_list(rows: list[dict], now, lang: str) -> list:
     return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
         html.Span(r["category"], className="list-main"),
         html.Span(_place(r["place"]), className="list-place"),
-        html.Span(t("overdue_by", lang).format(d=_duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
+        html.Span(t("overdue_by", lang).format(d=duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
                   className="list-figure late"),
     ]) for r in rows]
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from cockpit.ui.colour_scale import NO_DATA, legend, scale
+from cockpit.ui.formatting import duration
 from cockpit.ui.url_state import ViewState, parse, serialise
-from cockpit.layouts.readouts import count_change, duration, rate_change
+from cockpit.layouts.readouts import count_change, rate_change
 
 
 def test_url_state_round_trips_and_falls_back():

@@ -7,16 +7,18 @@ For the events reported in a period [start, end) whose grid lies in a unit's sub
     satisfaction_rate = satisfied / rated           satisfied: rating >= 4 (of 1-5 stars)
 A rate whose denominator is 0 is None ("—" on screen), never 0 or NaN. An event without a
 deadline is not counted on time: a missing deadline is a data fault, not a credit.
+Which figures exist and which counts make each rate: cockpit.metrics.registry.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
+from cockpit.metrics.registry import FIGURES
 from cockpit.store.schema import events, unit_closure, units
 
 SATISFIED_MIN_STARS = 4
@@ -57,25 +59,16 @@ class Counts:
     rated: int = 0
     satisfied: int = 0
 
-    @property
-    def closure_rate(self) -> float | None:
-        return rate(self.closed, self.volume)
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return rate(self.closed_on_time, self.closed)
-
-    @property
-    def satisfaction_rate(self) -> float | None:
-        return rate(self.satisfied, self.rated)
+    def rates(self) -> dict[str, float | None]:
+        return {f.key: rate(getattr(self, f.numerator), getattr(self, f.denominator))
+                for f in FIGURES if f.is_rate}
 
     def as_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "closure_rate": self.closure_rate,
-            "on_time_rate": self.on_time_rate,
-            "satisfaction_rate": self.satisfaction_rate,
-        }
+        return {**asdict(self), **self.rates()}
+
+
+assert tuple(f.name for f in fields(Counts)) == COUNT_NAMES, "Counts holds exactly the counts of CONDITIONS"
+assert {n for f in FIGURES if f.is_rate for n in (f.numerator, f.denominator)} <= set(COUNT_NAMES)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,12 @@ from cockpit.metrics import rollup
 from cockpit.errors import CockpitError
 from cockpit.metrics.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
 from cockpit.metrics.measures import MEASURES, counted
-from cockpit.store.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
+from cockpit.metrics.registry import MAP_CHOICES
+from cockpit.store.schema import (HANDLING_LEVELS, SOURCES, STATUSES, categories, departments, event_transitions,
+                                  events, unit_closure, units)
 
 PERIOD_KINDS = ("today", "7d", "30d", "this_month", "last_month", "custom")
-KPI_CHOICES = ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")
+KPI_CHOICES = MAP_CHOICES  # what may colour the map (the URL's kpi=)
 STAGES = STATUSES[:-1]  # time is spent in every status but the last
 MAX_GRID_EVENTS = 5000
 
@@ -243,7 +245,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "by_source": sorted(({"source": r["source"], "volume": r["volume"]} for r in rows if r["g"] == 6),
                             key=lambda x: (-x["volume"], x["source"])),
         "funnel": funnel(mine, stages),
-        "levels": {lv: mine.get(f"at_{lv}", 0) for lv in ("community", "street", "district")},
+        "levels": {lv: mine.get(f"at_{lv}", 0) for lv in HANDLING_LEVELS},
     }
 
 
