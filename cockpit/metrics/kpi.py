@@ -11,10 +11,12 @@ Which figures exist and which counts make each rate: cockpit.metrics.registry.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
@@ -25,14 +27,90 @@ SATISFIED_MIN_STARS = 4
 DEFAULT_DAYS = 30
 
 
-# The events each count counts (None: every event in scope). Also used by cockpit.metrics.measures
-# for the rollups and their triggers, so every path counts exactly the same events.
-CONDITIONS = {
-    "volume": lambda e: None,
-    "closed": lambda e: e.c.closed_at.is_not(None),
-    "closed_on_time": lambda e: e.c.closed_at <= e.c.deadline_at,
-    "rated": lambda e: e.c.rating.is_not(None),
-    "satisfied": lambda e: e.c.rating >= SATISFIED_MIN_STARS,
+# -- which events a count counts ----------------------------------------------------------------
+#
+# Each rule reads two ways: as SQL over an events-shaped table (the raw path, the rollups and
+# their triggers) and as numpy over columns of the same names (the demo loader, which writes the
+# rollups itself). NULL is a masked entry, and a comparison with NULL counts nothing, as in SQL.
+
+class Rule:
+    def sql(self, e: sa.Table) -> sa.ColumnElement[bool] | None:
+        raise NotImplementedError
+
+    def array(self, cols: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """True where the rule holds (None: every row), on numpy or masked columns."""
+        raise NotImplementedError
+
+
+class Every(Rule):
+    def sql(self, e):
+        return None
+
+    def array(self, cols):
+        return None
+
+
+@dataclass(frozen=True)
+class Known(Rule):
+    column: str
+
+    def sql(self, e):
+        return e.c[self.column].is_not(None)
+
+    def array(self, cols):
+        return ~np.ma.getmaskarray(cols[self.column])
+
+
+@dataclass(frozen=True)
+class NotAfter(Rule):
+    column: str
+    limit: str  # another column
+
+    def sql(self, e):
+        return e.c[self.column] <= e.c[self.limit]
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] <= cols[self.limit], False)
+
+
+@dataclass(frozen=True)
+class AtLeast(Rule):
+    column: str
+    value: int
+
+    def sql(self, e):
+        return e.c[self.column] >= self.value
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] >= self.value, False)
+
+
+@dataclass(frozen=True)
+class Equals(Rule):
+    column: str
+    value: str
+
+    def sql(self, e):
+        return e.c[self.column] == self.value
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] == self.value, False)
+
+
+def holds(rule: Rule, cols: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """The rule over n rows of numpy columns, as booleans."""
+    got = rule.array(cols)
+    return np.ones(n, dtype=bool) if got is None else np.asarray(got, dtype=bool)
+
+
+# The counts behind the rates. Also used by cockpit.metrics.measures for the rollups and their
+# triggers, and by the demo loader, so every path counts exactly the same events.
+CONDITIONS: dict[str, Rule] = {
+    "volume": Every(),
+    "closed": Known("closed_at"),
+    "closed_on_time": NotAfter("closed_at", "deadline_at"),
+    "rated": Known("rating"),
+    "satisfied": AtLeast("rating", SATISFIED_MIN_STARS),
 }
 COUNT_NAMES = tuple(CONDITIONS)
 
@@ -44,7 +122,7 @@ def count_where(condition: sa.ColumnElement[bool] | None, name: str) -> sa.Colum
 
 def count_columns(e: sa.Table = events) -> list[sa.ColumnElement]:
     """The counts behind the rates, as SQL aggregates over an events-shaped table."""
-    return [count_where(condition(e), name) for name, condition in CONDITIONS.items()]
+    return [count_where(rule.sql(e), name) for name, rule in CONDITIONS.items()]
 
 
 def rate(numerator: int, denominator: int) -> float | None:
