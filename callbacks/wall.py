@@ -19,7 +19,7 @@ from cockpit.errors import CockpitError
 from cockpit.metrics.registry import RATES
 from cockpit.ui.formatting import count, duration, percent
 from cockpit.ui.i18n import t
-from cockpit.metrics.live_view import wall_view
+from cockpit.metrics.live_view import place_label, wall_view
 
 from cockpit.callbacks import geo_route
 from cockpit.callbacks.live_parts import heat_points, log_failure, ticker_patch
@@ -32,10 +32,6 @@ SECTIONS = ("cards", "focus", "strip", "overdue", "busiest")
 
 def numbers(n: dict) -> dict[str, str]:
     return {k: percent(n[k]) if k in RATES else count(n[k]) for k, _ in WALL_CARDS}
-
-
-def _place(p: dict) -> str:
-    return " · ".join(x for x in (p.get("district"), p.get("street"), p.get("grid")) if x)
 
 
 def focus_numbers(n: dict, lang: str) -> list:
@@ -65,7 +61,7 @@ def overdue_list(rows: list[dict], now, lang: str) -> list:
         return [html.Div(t("nothing_overdue", lang), className="muted")]
     return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
         html.Span(r["category"], className="list-main"),
-        html.Span(_place(r["place"]), className="list-place"),
+        html.Span(place_label(r["place"]), className="list-place"),
         html.Span(t("overdue_by", lang).format(d=duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
                   className="list-figure late"),
     ]) for r in rows]
@@ -77,7 +73,7 @@ def busiest_list(rows: list[dict], lang: str) -> list:
     top = max(r["n"] for r in rows)
     return [html.Div(className="list-row", **{"data-code": r["code"]}, children=[
         html.Span(r["name"], className="list-main"),
-        html.Span(_place({k: v for k, v in r["place"].items() if k != "grid"}), className="list-place"),
+        html.Span(place_label(r["place"], with_unit=False), className="list-place"),
         html.Span(className="list-bar", children=html.Span(style={"width": f"{100 * r['n'] / top:.0f}%"})),
         html.Span(t("n_events", lang).format(n=r["n"]), className="list-figure"),
     ]) for r in rows]

@@ -22,7 +22,7 @@ NEXT = {"reported": "dispatched", "dispatched": "handling", "handling": "follow_
 
 NEW_EVENT = sa.text("""
     WITH grid AS (
-        SELECT id, geom FROM units WHERE level = 'grid'
+        SELECT id, geom FROM units u WHERE NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = u.id)
         ORDER BY random() * coalesce(population, 1000) DESC LIMIT 1
     ), cat AS (
         SELECT id, deadline_hours FROM categories WHERE deadline_hours IS NOT NULL ORDER BY random() LIMIT 1
@@ -54,8 +54,8 @@ ADVANCE = sa.text("""
     )
     INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id)
     SELECT moved.id, CAST(:from AS text), CAST(:to AS text), now(),
-           (SELECT c.ancestor_id FROM unit_closure c JOIN units u ON u.id = c.ancestor_id
-            WHERE c.descendant_id = moved.grid_id AND u.level <> 'grid' ORDER BY c.depth LIMIT 1)
+           (SELECT c.ancestor_id FROM unit_closure c
+            WHERE c.descendant_id = moved.grid_id AND c.depth > 0 ORDER BY c.depth LIMIT 1)
     FROM moved
 """)
 

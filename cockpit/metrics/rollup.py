@@ -5,10 +5,11 @@ Plain GROUP BY over 10 M events takes 0.5-1 s; the screens need < 150 ms. Two ro
 kpi_rollup    (unit, local day, category group, source) -> every measure of cockpit.metrics.measures
 stage_rollup  (unit, local day, status, duration bucket) -> how many stints lasted that long
 
-Only *rolled-up units* get rows: those with grids at least two levels below them (city,
-districts and streets in the demo; ~1 M rows for 10 M events). Smaller units (communities,
-grids) have few events and are answered from raw events through their indexes
-(cockpit.metrics.unit_view picks per unit). Which units qualify follows the tree (rollup_units).
+Only *rolled-up units* get rows: those with leaf units (the smallest units, which hold the
+events: grids in the demo) at least two levels below them (city, districts and streets in the
+demo; ~1 M rows for 10 M events). Smaller units (communities, grids) have few events and are
+answered from raw events through their indexes (cockpit.metrics.unit_view picks per unit).
+Which units qualify follows the tree (rollup_units), whatever its levels are called.
 
 Triggers maintain both for any writer, plain SQL included:
 - events: statement-level INSERT/UPDATE/DELETE triggers add the new rows' measures and take
@@ -18,7 +19,7 @@ Triggers maintain both for any writer, plain SQL included:
   transition, or since it was reported) to stage_rollup. Transitions are append-only, in time
   order (docs/schema.md); anything else needs `cockpit rollup rebuild`.
 - units: a change to the tree rebuilds the rollups when it changes which units are rolled up
-  or where grids hang.
+  or where leaf units hang.
 
 Days are local days of the time zone recorded in cockpit_state; if COCKPIT_TIMEZONE differs,
 `cockpit migrate` rebuilds (and until then the drill-down reads raw events, correct but slow).
@@ -193,7 +194,8 @@ def install_sql() -> list[str]:
     delta_update = "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows)"
     heights = """
         SELECT cl.ancestor_id FROM unit_closure cl JOIN units d ON d.id = cl.descendant_id
-        WHERE d.level = 'grid' GROUP BY cl.ancestor_id HAVING max(cl.depth) >= 2"""
+        WHERE NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = d.id)
+        GROUP BY cl.ancestor_id HAVING max(cl.depth) >= 2"""
     fn = []
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_bucket(spent interval) RETURNS smallint
