@@ -30,7 +30,7 @@
             to: period === "custom" ? one("to") : null,
             kpi: kpi,
             group: one("group"),
-            source: one("source"),
+            source: one("source") || one("channel"),  /* old links said channel */
             lang: (lang === "zh" || lang === "en") ? lang : null
         };
     }

@@ -5,7 +5,7 @@
 Builds the store once (database `cockpit_bench_<events>` on the managed cluster, or
 --url) and reuses it afterwards. Replays random drill paths city -> district -> street ->
 community -> grid, each with a random period (today, 7 d, 30 d, this month, last month, or a
-custom range up to 90 days) and random filters (category group, channel). At every step it
+custom range up to 90 days) and random filters (category group, source). At every step it
 times what one click recomputes on the server: the map colours of the children and every
 panel (cockpit.metrics.unit_view.unit_view) plus the polygons the map draws (cockpit.maps.geo).
 

@@ -18,7 +18,6 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from selenium.webdriver.chrome.options import Options  # noqa: E402
 
 from cockpit import store  # noqa: E402
 from cockpit.demo.simulate import NEW_EVENT  # noqa: E402
+from cockpit.ports import free_port, wait_for_port  # noqa: E402
 
 OBSERVE = """
 performance.setResourceTimingBufferSize(100000);
@@ -55,23 +55,6 @@ return performance.getEntriesByType('resource')
     .filter(function (e) { return e.name.indexOf('_dash-update-component') >= 0; })
     .map(function (e) { return [e.startTime, e.transferSize, e.encodedBodySize]; });
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the cockpit did not start on port {port}")
 
 
 def plain_bytes(url: str) -> int:
@@ -104,7 +87,8 @@ def main() -> None:
         opts.add_argument(flag)
     driver = None
     try:
-        wait_http(port)
+        if not wait_for_port(port):
+            raise SystemExit(f"the cockpit did not start on port {port}")
         driver = webdriver.Chrome(options=opts)
         driver.get(f"http://127.0.0.1:{port}/wall?kiosk=1&rotate=0")
         deadline = time.monotonic() + 60

@@ -113,7 +113,7 @@ def _cmd_kpi(args) -> int:
         from cockpit.ui.formatting import count, percent
 
         u, p = result["unit"], result["period"]
-        print(f"{u['name']} ({u['code']}, {u['level']})  {p['from']} .. {p['to']} (exclusive), {p['timezone']}")
+        print(f"{u['name']} ({u['code']}, {u['level']})  {p['from']} .. {p['to']} (both included), {p['timezone']}")
         print(f"  volume             {count(result['volume'])}")
         print(f"  closure rate       {percent(result['closure_rate'])}  ({result['closed']}/{result['volume']})")
         print(f"  on-time rate       {percent(result['on_time_rate'])}  "
@@ -189,10 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help="threads per worker (default COCKPIT_THREADS, 4)")
     serve.set_defaults(func=_cmd_serve)
 
-    kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period")
+    kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period",
+                         description="一量三率 of a unit for the events reported from --from to --to, both days "
+                                     "included (local days of COCKPIT_TIMEZONE), as in the drill-down's URL "
+                                     "and in the JSON's period.")
     kpi.add_argument("--unit", required=True, help="unit code, e.g. 440300 or 440303-001")
-    kpi.add_argument("--from", dest="date_from", help="first local day, YYYY-MM-DD (default: 30 days ago)")
-    kpi.add_argument("--to", dest="date_to", help="day after the last, YYYY-MM-DD (default: tomorrow)")
+    kpi.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD",
+                     help="first local day included (default: 29 days before --to: 30 days)")
+    kpi.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local day included (default: today)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
     kpi.set_defaults(func=_cmd_kpi)
     return p

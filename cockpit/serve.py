@@ -1,19 +1,9 @@
 """`cockpit serve`: the web app under gunicorn (several workers; debug off)."""
 from __future__ import annotations
 
-import socket
-
 from cockpit.config import Settings
 from cockpit.errors import CockpitError
-
-
-def _check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise CockpitError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from None
+from cockpit.ports import bind_error
 
 
 def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int | None = None,
@@ -22,7 +12,8 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
     (default COCKPIT_THREADS); each worker builds its own context after the fork."""
     from gunicorn.app.base import BaseApplication
 
-    _check_port(host, port)
+    if (err := bind_error(port, host)) is not None:
+        raise CockpitError(f"cannot listen on {host}:{port}: {err.strerror} (choose another --port)")
     from cockpit.maps.tiles import configured_tiles
 
     configured_tiles(s.tiles)  # a misconfigured COCKPIT_TILES: one line now, not a bare map later

@@ -78,7 +78,7 @@ def by_group(rows: list[dict], lang: str) -> dict:
 
 
 def by_source(rows: list[dict], lang: str) -> dict:
-    """Volume by channel as a donut."""
+    """Volume by source (渠道) as a donut."""
     total = sum(r["volume"] for r in rows)
     if not total:
         return empty(t("no_data", lang))

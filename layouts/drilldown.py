@@ -11,6 +11,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from cockpit.metrics.unit_view import KPI_CHOICES, PERIOD_KINDS
+from cockpit.metrics.registry import CARD_KEYS
 from cockpit.ui.i18n import t
 from cockpit.store.schema import SOURCES
 
@@ -19,15 +20,8 @@ from cockpit.layouts import live_parts as live, unit_map
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 
-# The six cards: (key in unit_view()["kpi"], element id of the number)
-CARDS = (
-    ("volume", "kpi-volume"),
-    ("closure_rate", "kpi-closure-rate"),
-    ("on_time_rate", "kpi-on-time-rate"),
-    ("satisfaction_rate", "kpi-satisfaction-rate"),
-    ("open", "kpi-open"),
-    ("overdue", "kpi-overdue"),
-)
+# The six cards: (figure key in unit_view()["kpi"], element id of the number), the registry's order
+CARDS = tuple((k, "kpi-" + k.replace("_", "-")) for k in CARD_KEYS)
 PLACEHOLDER = "…"
 
 # AG Grid's own theme, coloured like the rest of the page (AG Grid 33+ theming API).

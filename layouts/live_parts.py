@@ -12,6 +12,7 @@ from datetime import datetime
 from dash import dcc, html
 
 from cockpit.metrics.heat import WINDOWS
+from cockpit.metrics.live_view import place_label
 from cockpit.ui.i18n import t
 
 TICK_MS = 1000
@@ -77,10 +78,9 @@ def ticker(page: str) -> html.Div:
 
 
 def ticker_item(ev: dict, tz, lang: str) -> html.Li:
-    """One event in the ticker: time, channel, category, where."""
+    """One event in the ticker: time, source, category, where."""
     at: datetime = ev["reported_at"].astimezone(tz)
-    place = ev.get("place") or {}
-    where = " · ".join(p for p in (place.get("district"), place.get("street")) if p)
+    where = place_label(ev.get("place"), with_unit=False)
     return html.Li(
         className=f"tick src-{ev['source']}",
         **{"data-event": str(ev["id"])},

@@ -9,17 +9,14 @@ from html import escape
 
 from dash import dcc, html
 
+from cockpit.metrics.registry import FRACTIONS, RATES
 from cockpit.metrics.unit_view import KPI_CHOICES
-from cockpit.ui.formatting import count, percent
+from cockpit.ui.formatting import count, duration, percent
 from cockpit.ui.i18n import t
 
 from cockpit.ui.colour_scale import Scale, legend, scale
 from cockpit.ui.url_state import ViewState, href
-from cockpit.layouts.readouts import count_change, duration, rate_change, share
-
-RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
-FRACTIONS = {"closure_rate": ("closed", "volume"), "on_time_rate": ("closed_on_time", "closed"),
-             "satisfaction_rate": ("satisfied", "rated")}
+from cockpit.layouts.readouts import count_change, rate_change, share
 
 
 # -- the cards ----------------------------------------------------------------------------------

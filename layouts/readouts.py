@@ -1,7 +1,7 @@
-"""How the drill-down reads its numbers: change against the previous period, time in a stage.
+"""How the drill-down reads its numbers: change against the previous period.
 
 Pure text; the numbers themselves come from cockpit.metrics.unit_view.unit_view and the formatting of
-counts and rates from cockpit.ui.formatting.
+counts, rates and durations from cockpit.ui.formatting.
 """
 from __future__ import annotations
 
@@ -37,17 +37,6 @@ def count_change(now: int | None, before: int | None) -> Change:
         return Change("→ 0.0%", "flat")
     arrow = "↑" if pct > 0 else "↓"
     return Change(f"{arrow} {abs(pct):.1f}%", "up" if pct > 0 else "down")
-
-
-def duration(minutes: float | None, lang: str = "zh") -> str:
-    """35分钟, 6.1小时, 2.3天 (35 min, 6.1 h, 2.3 d); no measurement: "—"."""
-    if minutes is None:
-        return MISSING
-    if round(minutes) < 60:
-        return t("minutes", lang).format(n=int(round(minutes)))
-    if minutes < 24 * 60:
-        return t("hours", lang).format(n=f"{minutes / 60:.1f}")
-    return t("days", lang).format(n=f"{minutes / 1440:.1f}")
 
 
 def share(part: int, whole: int) -> float | None:

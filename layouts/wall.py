@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from cockpit.ui.formatting import count, percent
+from cockpit.metrics.live_view import place_label
+from cockpit.metrics.registry import CARD_KEYS, RATES
+from cockpit.ui.formatting import count, duration, percent
 from cockpit.ui.i18n import t
 
 from cockpit.layouts import live_parts as live, unit_map
 
-# The big numbers: (key in the numbers of cockpit.metrics.live_view.today_numbers, element id)
-WALL_CARDS = (
-    ("volume", "wall-volume"),
-    ("closure_rate", "wall-closure-rate"),
-    ("on_time_rate", "wall-on-time-rate"),
-    ("satisfaction_rate", "wall-satisfaction-rate"),
-    ("open", "wall-open"),
-    ("overdue", "wall-overdue"),
-)
+# The big numbers: (figure key, element id), in the registry's order
+WALL_CARDS = tuple((k, "wall-" + k.replace("_", "-")) for k in CARD_KEYS)
 PLACEHOLDER = "…"
 
 
@@ -102,29 +97,16 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tile
 
 # -- the sections callbacks/wall.py fills ------------------------------------------------------
 
-RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
+STRIP = ("volume", *RATES, "overdue")  # a unit's figures on one line: all but the open backlog
 
 
 def numbers(n: dict) -> dict[str, str]:
     return {k: percent(n[k]) if k in RATES else count(n[k]) for k, _ in WALL_CARDS}
 
 
-def _duration(minutes: float, lang: str) -> str:
-    if minutes < 60:
-        return t("minutes", lang).format(n=int(minutes))
-    if minutes < 48 * 60:
-        return t("hours", lang).format(n=int(minutes // 60))
-    return t("days", lang).format(n=int(minutes // 1440))
-
-
-def _place(p: dict) -> str:
-    return " · ".join(x for x in (p.get("district"), p.get("street"), p.get("grid")) if x)
-
-
 def focus_numbers(n: dict, lang: str) -> list:
     shown = numbers(n)
-    return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}")
-            for k in ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")]
+    return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}") for k in STRIP]
 
 
 def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
@@ -136,8 +118,7 @@ def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
             children=[
                 html.Div(d["name"], className="strip-name"),
                 html.Div(className="strip-numbers", children=[
-                    html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}")
-                    for k in ("volume", *RATES, "overdue")
+                    html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}") for k in STRIP
                 ]),
             ]))
     return out
@@ -148,8 +129,8 @@ def overdue_list(rows: list[dict], now, lang: str) -> list:
         return [html.Div(t("nothing_overdue", lang), className="muted")]
     return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
         html.Span(r["category"], className="list-main"),
-        html.Span(_place(r["place"]), className="list-place"),
-        html.Span(t("overdue_by", lang).format(d=_duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
+        html.Span(place_label(r["place"]), className="list-place"),
+        html.Span(t("overdue_by", lang).format(d=duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
                   className="list-figure late"),
     ]) for r in rows]
 
@@ -160,7 +141,7 @@ def busiest_list(rows: list[dict], lang: str) -> list:
     top = max(r["n"] for r in rows)
     return [html.Div(className="list-row", **{"data-code": r["code"]}, children=[
         html.Span(r["name"], className="list-main"),
-        html.Span(_place({k: v for k, v in r["place"].items() if k != "grid"}), className="list-place"),
+        html.Span(place_label(r["place"], with_unit=False), className="list-place"),
         html.Span(className="list-bar", children=html.Span(style={"width": f"{100 * r['n'] / top:.0f}%"})),
         html.Span(t("n_events", lang).format(n=r["n"]), className="list-figure"),
     ]) for r in rows]

@@ -24,7 +24,7 @@ from cockpit.demo.load import load_demo
 from cockpit.store.cluster import ManagedCluster
 
 # The demo the read-only tests share: small enough to build in seconds, big enough to have
-# every level, channel, status and rating.
+# every level, source, status and rating.
 DEMO = {"seed": 11, "grids": 300, "events": 60_000, "days": 90}
 
 

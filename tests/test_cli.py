@@ -46,8 +46,9 @@ def test_kpi_json_matches_the_module(demo_url, demo_engine):
 
 
 def test_kpi_with_period_and_text_output(demo_url):
-    r = run_cli("kpi", "--unit", "440300", "--from", "2001-01-01", "--to", "2001-02-01", "--json", url=demo_url)
+    r = run_cli("kpi", "--unit", "440300", "--from", "2001-01-01", "--to", "2001-01-31", "--json", url=demo_url)
     got = json.loads(r.stdout)
+    assert got["period"]["from"] == "2001-01-01" and got["period"]["to"] == "2001-01-31"
     assert got["volume"] == 0 and got["closure_rate"] is None and got["satisfaction_rate"] is None
     text = run_cli("kpi", "--unit", "440300", url=demo_url)
     assert text.returncode == 0 and "closure rate" in text.stdout and "%" in text.stdout
@@ -115,7 +116,7 @@ def test_demo_if_empty_and_migrate_are_idempotent(empty_url):
     again = run_cli("demo", "--if-empty", url=empty_url)
     assert again.returncode == 0 and "already holds events" in again.stdout
     migrate = run_cli("migrate", url=empty_url)
-    assert migrate.returncode == 0 and "0003" in migrate.stdout
+    assert migrate.returncode == 0 and "0004" in migrate.stdout
     with store.engine(empty_url).connect() as conn:
         from sqlalchemy import text
 

@@ -94,12 +94,12 @@ def on_screen(dash_duo) -> dict:
     return {k: dash_duo.find_element(f"#{i}").text for k, i in CARD_IDS.items()}
 
 
-def cli_kpis(code: str, first: str, end: str, url: str) -> dict:
-    """`cockpit kpi --json` for [first, end), formatted the way the screen formats it."""
-    out = run_cli("kpi", "--unit", code, "--from", first, "--to", end, "--json", url=url)
+def cli_kpis(code: str, first: str, last: str, url: str) -> dict:
+    """`cockpit kpi --json` for the days first..last, formatted the way the screen formats it."""
+    out = run_cli("kpi", "--unit", code, "--from", first, "--to", last, "--json", url=url)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
-    assert got["unit"]["code"] == code and got["period"]["from"] == first and got["period"]["to"] == end
+    assert got["unit"]["code"] == code and got["period"]["from"] == first and got["period"]["to"] == last
     return {"volume": count(got["volume"]), **{r: percent(got[r]) for r in RATES}, "_raw": got}
 
 
@@ -152,7 +152,7 @@ def test_click_down_from_city_to_grid_and_back(dash_duo, demo_url, demo_engine, 
         root = unit_by_code(conn, None)
     state = wait_for_unit(dash_duo, root.code)
     period = period_of("30d", tz)  # the page's default period, computed as the page does
-    assert (state["period"], state["from"], state["to"]) == ("30d", period.first.isoformat(), period.end.isoformat())
+    assert (state["period"], state["from"], state["to"]) == ("30d", period.first.isoformat(), period.last.isoformat())
     city = assert_screen_is_cli(dash_duo, demo_url)
     assert city["volume"] > 0
     assert "办结率" in dash_duo.find_element(".kpi-row").text
@@ -218,7 +218,7 @@ def test_switching_the_map_kpi_restyles_without_the_server(dash_duo, demo_url, d
     assert dash_duo.get_logs() == []
 
 
-def test_a_channel_filter_chosen_on_screen_applies_to_the_numbers(dash_duo, demo_url, demo_engine, use_store):
+def test_a_source_filter_chosen_on_screen_applies_to_the_numbers(dash_duo, demo_url, demo_engine, use_store):
     use_store(demo_url)
     tz = settings().timezone
     with demo_engine.connect() as conn:
@@ -269,20 +269,20 @@ def test_deep_links_restore_a_street(dash_duo, demo_url, demo_engine, use_store)
     start(dash_duo, f"/?unit={street}&period=7d")
     state = wait_for_unit(dash_duo, street)
     week = period_of("7d", tz)
-    assert (state["from"], state["to"]) == (week.first.isoformat(), week.end.isoformat())
+    assert (state["from"], state["to"]) == (week.first.isoformat(), week.last.isoformat())
     raw = assert_screen_is_cli(dash_duo, demo_url)
     assert raw["volume"] > 0 and raw["unit"]["level"] == "street"
     assert "近7天" in dash_duo.find_element("#period").text
 
-    # a custom range: both days included, so `cockpit kpi --to` is the day after the last
+    # a custom range: both days included, in the URL as in `cockpit kpi --to`
     last = week.first - timedelta(days=1)
     first = last - timedelta(days=13)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/?unit={street}&period=custom&from={first}&to={last}")
     state = wait_for_unit(dash_duo, street)
-    assert (state["from"], state["to"]) == (first.isoformat(), (last + timedelta(days=1)).isoformat())
+    assert (state["from"], state["to"]) == (first.isoformat(), last.isoformat())
     assert_screen_is_cli(dash_duo, demo_url)
 
-    # filters in a shared link: group and channel are restored with the view
+    # filters in a shared link: group and source are restored with the view
     dash_duo.wait_for_page(f"{dash_duo.server_url}/?unit={street}&period=7d&group=SR&source=grid_app")
     dash_duo._wait_for(lambda d: view_state(dash_duo).get("group") == "SR", timeout=25, msg="group lost")
     wait_for_unit(dash_duo, street)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from cockpit.ui.colour_scale import NO_DATA, legend, scale
+from cockpit.ui.formatting import duration
 from cockpit.ui.url_state import ViewState, parse, serialise
-from cockpit.layouts.readouts import count_change, duration, rate_change
+from cockpit.layouts.readouts import count_change, rate_change
 
 
 def test_url_state_round_trips_and_falls_back():
@@ -16,6 +17,14 @@ def test_url_state_round_trips_and_falls_back():
     # unknown values fall back; from/to mean nothing without period=custom
     assert parse("?period=forever&kpi=mood&lang=fr&from=2026-01-01") == ViewState()
     assert serialise(ViewState()) == "?period=30d&kpi=volume"
+
+
+def test_url_state_reads_channel_as_source_and_writes_source():
+    """Links made when the filter was called `channel` still open with it applied."""
+    old = parse("?unit=440303&channel=iot")
+    assert old == ViewState(unit="440303", source="iot")
+    assert serialise(old) == "?unit=440303&period=30d&kpi=volume&source=iot"
+    assert parse("?source=grid_app&channel=iot").source == "grid_app"  # both: source wins
 
 
 def test_colour_classes_separate_ties_and_mark_missing_values():

@@ -104,13 +104,17 @@ def test_days_are_local_days(empty_url):
 
 
 def test_period_parsing():
-    p = Period.parse("2026-10-01", "2026-11-01", TZ)
+    """--to is the last day included, as in the URL; the JSON says the same days it was given."""
+    p = Period.parse("2026-10-01", "2026-10-31", TZ)
     assert (p.first, p.end) == (date(2026, 10, 1), date(2026, 11, 1))
+    assert p.as_dict() == {"from": "2026-10-01", "to": "2026-10-31", "timezone": "Asia/Shanghai"}
     assert p.start_utc.isoformat() == "2026-10-01T00:00:00+08:00"
     default = Period.parse(None, None, TZ)
     assert (default.end - default.first).days == 30 and default.end == datetime.now(TZ).date() + timedelta(days=1)
-    only_to = Period.parse(None, "2026-11-01", TZ)
-    assert only_to.first == date(2026, 10, 2)
+    only_to = Period.parse(None, "2026-10-31", TZ)
+    assert only_to.first == date(2026, 10, 2) and only_to.end == date(2026, 11, 1)
+    one_day = Period.parse("2026-10-31", "2026-10-31", TZ)
+    assert (one_day.first, one_day.end) == (date(2026, 10, 31), date(2026, 11, 1))
     with pytest.raises(CockpitError, match="not a date"):
         Period.parse("2026-13-01", None, TZ)
     with pytest.raises(CockpitError, match="before"):

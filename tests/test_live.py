@@ -95,7 +95,8 @@ def test_lists_follow_their_definitions(demo_engine):
                               {"n": live.TICKER_SIZE}).scalars().all()
     assert [r["id"] for r in view["overdue"]] == late and late
     assert [r["id"] for r in view["latest"]] == newest
-    assert all(r["place"].get("district") for r in view["latest"] if r["grid_id"])
+    assert all(len(r["place"]["area"]) == 2 and r["place"]["unit"] for r in view["latest"] if r["grid_id"])
+    assert all(live.place_label(r["place"]).count(" · ") == 2 for r in view["overdue"])  # district · street · grid
     assert view["focus"]["code"] == district and view["city"]["code"] == "440300"
     counts = [r["n"] for r in view["busiest"]]
     assert counts == sorted(counts, reverse=True)

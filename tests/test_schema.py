@@ -21,7 +21,7 @@ def test_migrations_build_exactly_the_declared_schema(empty_url):
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
         diffs = compare_metadata(ctx, metadata)
     assert diffs == []
-    assert migrate.current(eng) == "0003"
+    assert migrate.current(eng) == "0004"
 
 
 def test_migrations_go_down_and_up_again(empty_url):
@@ -30,21 +30,25 @@ def test_migrations_go_down_and_up_again(empty_url):
     with eng.connect() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('public.events')")).scalar() is None
     migrate.upgrade(eng)
-    assert migrate.current(eng) == "0003"
+    assert migrate.current(eng) == "0004"
 
 
-def _city(conn) -> None:
-    """A city of two grids split at x = 114.5, one community above them, no district or street."""
-    conn.execute(sa.text("""
+NAMES = {"district": "区", "street": "街道", "community": "社区", "grid": "网格"}
+
+
+def _city(conn, middle: str = "community", leaf: str = "grid") -> None:
+    """A city of two leaves split at x = 114.5 (C-1-1, C-1-2), one unit C-1 above them: by
+    default one community over two grids, no district or street."""
+    conn.execute(sa.text(f"""
         INSERT INTO units (code, name, level, geom) VALUES
           ('C', '测试市', 'city', ST_Multi(ST_MakeEnvelope(114, 22, 115, 23, 4326)));
         INSERT INTO units (code, name, level, parent_id, geom)
-          SELECT 'C-1', '一社区', 'community', id, geom FROM units WHERE code = 'C';
+          SELECT 'C-1', '一{NAMES[middle]}', '{middle}', id, geom FROM units WHERE code = 'C';
         INSERT INTO units (code, name, level, parent_id, geom)
-          SELECT 'C-1-1', '一网格', 'grid', id, ST_Multi(ST_MakeEnvelope(114, 22, 114.5, 23, 4326))
+          SELECT 'C-1-1', '一{NAMES[leaf]}', '{leaf}', id, ST_Multi(ST_MakeEnvelope(114, 22, 114.5, 23, 4326))
           FROM units WHERE code = 'C-1';
         INSERT INTO units (code, name, level, parent_id, geom)
-          SELECT 'C-1-2', '二网格', 'grid', id, ST_Multi(ST_MakeEnvelope(114.5, 22, 115, 23, 4326))
+          SELECT 'C-1-2', '二{NAMES[leaf]}', '{leaf}', id, ST_Multi(ST_MakeEnvelope(114.5, 22, 115, 23, 4326))
           FROM units WHERE code = 'C-1';
         INSERT INTO categories (code, name, deadline_hours) VALUES ('X', '测试', 24);
     """))
@@ -91,3 +95,44 @@ def test_closure_follows_the_tree_and_kpis_follow_the_closure(empty_url):
             WHERE a.code = 'C' AND d.code = 'C-1-2'""")).scalar()
     assert volumes == {"C": 2, "C-1": 1, "C-2": 1, "C-1-1": 1, "C-1-2": 1}
     assert depth == 2
+
+
+def test_a_city_whose_smallest_level_is_the_street(empty_url):
+    """No communities, no grids: events go to the streets (the leaves) and count everywhere above."""
+    from cockpit.metrics import live_view
+    from cockpit.metrics.unit_view import Filters, period_of, unit_view
+
+    eng = store.engine(empty_url)
+    with eng.begin() as conn:
+        _city(conn, middle="district", leaf="street")
+        street = dict(conn.execute(sa.text("SELECT code, id FROM units")).all())
+        assert [_event(conn, e, lon, 22.5) for e, lon in (("a", 114.2), ("b", 114.8), ("c", 114.9))] == \
+            [street["C-1-1"], street["C-1-2"], street["C-1-2"]]
+        rolled = conn.execute(sa.text("SELECT u.code FROM rollup_units r JOIN units u ON u.id = r.unit_id")).scalars().all()
+    tz = ZoneInfo("Asia/Shanghai")
+    period = Period.last_days(1, tz)
+    with eng.connect() as conn:
+        volumes = {code: unit_kpi(conn, code, period)["volume"] for code in ("C", "C-1", "C-1-1", "C-1-2")}
+        assert unit_view(conn, None, period_of("7d", tz)) == unit_view(conn, None, period_of("7d", tz), plain=True)
+        latest = live_view.latest_events(conn)
+        district = unit_view(conn, "C-1", period_of("7d", tz), Filters(source="hotline_12345"))
+    assert volumes == {"C": 3, "C-1": 3, "C-1-1": 1, "C-1-2": 2}
+    assert rolled == ["C"]  # the one unit with leaves two levels below it
+    assert district["kpi"]["volume"] == 3 and [c["volume"] for c in district["children"]] == [1, 2]
+    assert {live_view.place_label(e["place"]) for e in latest} == {"一区 · 一街道", "一区 · 二街道"}
+
+
+def test_the_leaf_migration_places_what_no_grid_took(empty_url):
+    """Events sent under 0003 into a city without grids were left unplaced; 0004 places them."""
+    eng = store.engine(empty_url)
+    migrate.downgrade(eng, "0003")
+    with eng.begin() as conn:
+        _city(conn, middle="district", leaf="street")
+        assert _event(conn, "a", 114.2, 22.5) is None
+    migrate.upgrade(eng)
+    with eng.connect() as conn:
+        placed = conn.execute(sa.text("SELECT u.code FROM events e JOIN units u ON u.id = e.grid_id")).scalars().all()
+        rolled = conn.execute(sa.text("SELECT u.code FROM rollup_units r JOIN units u ON u.id = r.unit_id")).scalars().all()
+        assert unit_kpi(conn, "C", Period.last_days(1, ZoneInfo("Asia/Shanghai")))["volume"] == 1
+        assert conn.execute(sa.text("SELECT sum(volume) FROM kpi_rollup")).scalar() == 1
+    assert placed == ["C-1-1"] and rolled == ["C"]

@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cockpit.ports import free_port, wait_for_port
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -28,18 +22,13 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_every_worker_serves_the_pages_scripts(demo_url):
     """Whichever worker answers, each script the page names is served (Dash registers them
     per process while rendering the index: a cold worker used to answer 500)."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "serve", "--port", str(port), "--workers", "3"],
                               env={**os.environ, "COCKPIT_DATABASE_URL": demo_url},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_port(port, seconds=20)
         status, page = _get(f"{base}/wall")
         assert status == 200
         scripts = re.findall(r'src="(/_dash-component-suites/[^"]+)"', page.decode())

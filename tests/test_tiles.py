@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import socket
 import struct
 import zlib
 
@@ -17,12 +16,13 @@ from pmtiles.writer import write
 from cockpit.errors import CockpitError
 from cockpit.config import settings
 from cockpit.maps.tiles import configured_tiles as tiles_at, open_tiles
+from cockpit.ports import free_port
+from conftest import run_cli
 
 
 def configured_tiles():
     """The source the environment names now (what a new process's context opens)."""
     return tiles_at(settings().tiles)
-from conftest import run_cli
 
 NO_DATABASE = "postgresql://nobody@127.0.0.1:1/nothing"  # proves a code path never touches the store
 
@@ -267,12 +267,6 @@ def test_basemap_layers(tmp_path, monkeypatch):
 
 
 # ---- `cockpit serve` refuses a bad COCKPIT_TILES ---------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_serve_refuses_a_missing_tile_source(databases):
     url = databases.create("tiles")  # a good store, so the tile check is what stops it

@@ -1,6 +1,6 @@
 """Demo events and their life cycle, generated a chunk of days at a time, all vectorised.
 
-What makes them look real: daily and weekly rhythm per channel, a channel mix with
+What makes them look real: daily and weekly rhythm per source (渠道), a source mix with
 category affinities (IoT raises noise/smoke/flooding, video raises street vending and
 parking), persistent hotspot grids, an emerging surge in the last two weeks, the same
 problem coming back at the same spot, per-street differences in speed and satisfaction,
@@ -19,23 +19,30 @@ import numpy as np
 from cockpit.store.bulkcopy import Col
 from cockpit.config import REPO_ROOT
 from cockpit.demo.city import sample_in
-from cockpit.metrics.kpi import SATISFIED_MIN_STARS
+from cockpit.metrics.kpi import holds
 from cockpit.metrics.measures import MEASURES
-from cockpit.metrics.rollup import BUCKETS
+from cockpit.metrics.rollup import bucket_of
 from cockpit.store.schema import HANDLING_LEVELS, SOURCES, STATUSES
 
 HOUR = 3_600_000_000  # microseconds
 DAY = 24 * HOUR
 NEVER = np.iinfo(np.int64).max // 2
 
-CHANNEL_SHARE = {"hotline_12345": 0.38, "grid_app": 0.32, "iot": 0.12, "video_ai": 0.10,
+SOURCE_SHARE = {"hotline_12345": 0.38, "grid_app": 0.32, "iot": 0.12, "video_ai": 0.10,
                  "citizen_app": 0.06, "mailbox": 0.02}
 EXTERNAL_PREFIX = {"hotline_12345": b"RX", "grid_app": b"WG", "iot": b"IO", "video_ai": b"SP",
                    "citizen_app": b"AP", "mailbox": b"XX"}
 RATED_SHARE = {"hotline_12345": 0.72, "grid_app": 0.08, "iot": 0.0, "video_ai": 0.0,
                "citizen_app": 0.60, "mailbox": 0.55}
 HAS_REPORTER = {"hotline_12345", "citizen_app", "mailbox"}
-# share of events reported in each local hour, per channel
+
+
+def source_weights() -> list[float]:
+    """SOURCE_SHARE in SOURCES order (the order of every numpy array indexed by source)."""
+    return [SOURCE_SHARE[s] for s in SOURCES]
+
+
+# share of events reported in each local hour, per source
 HOURLY = {
     "human": [0.6, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 2.0, 4.0, 5.5, 6.0, 5.5, 4.0, 3.8, 4.8, 5.2, 5.0, 4.5,
               3.8, 3.6, 3.4, 2.8, 1.8, 1.0],
@@ -93,7 +100,7 @@ class Plan:
     spot_cat: np.ndarray
     street_speed: np.ndarray
     street_mood: np.ndarray
-    channel_cat_p: np.ndarray  # (channels, categories)
+    source_cat_p: np.ndarray  # (sources, categories)
 
 
 def make_plan(ref: Reference, rng: np.random.Generator, n_events: int, days: int, now: datetime,
@@ -124,22 +131,22 @@ def make_plan(ref: Reference, rng: np.random.Generator, n_events: int, days: int
     spot_cat = rng.choice(len(ref.category_ids), n_spots, p=ref.weight / ref.weight.sum())
 
     n_streets = int(ref.grid_street.max()) + 1
-    chan_p = []
-    for ch in SOURCES:
-        if ch == "iot":
+    source_p = []
+    for src in SOURCES:
+        if src == "iot":
             p = ref.weight * ref.iot
-        elif ch == "video_ai":
+        elif src == "video_ai":
             p = ref.weight * ref.video
-        elif ch == "grid_app":
+        elif src == "grid_app":
             p = ref.weight * np.where(np.isin(groups, ["SR", "AQ", "ZA"]), 1.6, 0.7)
         else:
             p = ref.weight.astype(float)
-        chan_p.append(p / p.sum())
+        source_p.append(p / p.sum())
     return Plan(
         day_start_us=starts, day_count=counts, now_us=now_us, grid_p=grid_p / grid_p.sum(),
         emerging=emerging, emerging_cat=emerging_cat, spot_grid=spot_grid, spot_x=sx, spot_y=sy,
         spot_cat=spot_cat, street_speed=rng.lognormal(0, 0.3, n_streets),
-        street_mood=rng.normal(0, 0.06, n_streets), channel_cat_p=np.array(chan_p),
+        street_mood=rng.normal(0, 0.06, n_streets), source_cat_p=np.array(source_p),
     )
 
 
@@ -188,23 +195,23 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     n = int(counts.sum())
     day = np.repeat(np.arange(day_lo, day_hi), counts)
 
-    # channel, then time of day from that channel's rhythm
-    channel = rng.choice(len(SOURCES), n, p=[CHANNEL_SHARE[s] for s in SOURCES])
+    # source, then time of day from that source's rhythm
+    source = rng.choice(len(SOURCES), n, p=source_weights())
     hour = np.empty(n, dtype=np.int64)
-    for ci, ch in enumerate(SOURCES):
-        m = channel == ci
-        prof = np.array(HOURLY.get(ch, HOURLY["human"]), dtype=float)
+    for si, src in enumerate(SOURCES):
+        m = source == si
+        prof = np.array(HOURLY.get(src, HOURLY["human"]), dtype=float)
         hour[m] = rng.choice(24, int(m.sum()), p=prof / prof.sum())
     reported = plan.day_start_us[day] + hour * HOUR + rng.integers(0, 3600, n) * 1_000_000
     late = reported >= plan.now_us  # today's events cannot be in the future
     reported[late] = plan.day_start_us[day[late]] + (
         rng.random(int(late.sum())) * (plan.now_us - plan.day_start_us[day[late]]) / 1e6).astype(np.int64) * 1_000_000
 
-    # category given channel, grid by population and hotspots
+    # category given source, grid by population and hotspots
     cat = np.empty(n, dtype=np.int64)
-    for ci in range(len(SOURCES)):
-        m = channel == ci
-        cat[m] = rng.choice(len(ref.category_ids), int(m.sum()), p=plan.channel_cat_p[ci])
+    for si in range(len(SOURCES)):
+        m = source == si
+        cat[m] = rng.choice(len(ref.category_ids), int(m.sum()), p=plan.source_cat_p[si])
     grid = rng.choice(len(ref.grid_ids), n, p=plan.grid_p)
     x, y = sample_in(ref.grid_polys, grid, rng)
 
@@ -225,7 +232,7 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     street = ref.grid_street[grid]
     speed = plan.street_speed[street]
     deadline_h = ref.deadline_h[cat]
-    machine = np.isin(channel, [SOURCES.index("iot"), SOURCES.index("video_ai")])
+    machine = np.isin(source, [SOURCES.index("iot"), SOURCES.index("video_ai")])
     urgency = np.minimum(1.0, deadline_h / 24)  # a 4-hour smoke alarm moves faster at every stage
     t_disp = reported + _span(rng, n, 0.4, 0.8, np.where(machine, 0.4, 1.0) * urgency)
     t_hand = t_disp + _span(rng, n, 1.0, 0.9, speed * urgency)
@@ -278,8 +285,8 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     deadline_at = reported + deadline_h.astype(np.int64) * HOUR
     closed = done["close"]
     on_time = t_close <= deadline_at
-    src_names = np.array(SOURCES)[channel]
-    rated_share = np.array([RATED_SHARE[s] for s in SOURCES])[channel]
+    src_names = np.array(SOURCES)[source]
+    rated_share = np.array([RATED_SHARE[s] for s in SOURCES])[source]
     t_rated = t_close + _span(rng, n, 8.0, 0.9)
     rated = closed & (rng.random(n) < rated_share) & (t_rated <= now)
     probs = np.where(on_time[:, None], STARS_ON_TIME, STARS_LATE).copy()
@@ -296,24 +303,24 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
 
     ids = first_event_id + rows
     ext = np.empty(n, dtype="S14")
-    for ci, ch in enumerate(SOURCES):
-        m = channel == ci
+    for si, src in enumerate(SOURCES):
+        m = source == si
         k = int(m.sum())
-        ext[m] = np.char.add(EXTERNAL_PREFIX[ch], _digits(seq_by_source[ci] + np.arange(k, dtype=np.int64), 12))
-        seq_by_source[ci] += k
+        ext[m] = np.char.add(EXTERNAL_PREFIX[src], _digits(seq_by_source[si] + np.arange(k, dtype=np.int64), 12))
+        seq_by_source[si] += k
     has_reporter = np.isin(src_names, list(HAS_REPORTER))
-    not_dispatched = ~done["disp"]
+    handling_level = np.where(done["disp"], current_level, -1)  # none until dispatched
 
     event_cols = [
         Col.int8("id", ids),
-        Col.category("source", channel, SOURCES),
+        Col.category("source", source, SOURCES),
         Col.fixed_text("external_id", ext),
         Col.int4("category_id", ref.category_ids[cat]),
         Col.timestamptz("reported_at", reported),
         Col.point("location", x, y),
         Col.int4("grid_id", ref.grid_ids[grid]),
         Col.category("status", status, STATUSES),
-        Col.category("handling_level", np.where(not_dispatched, -1, current_level), HANDLING_LEVELS),
+        Col.category("handling_level", handling_level, HANDLING_LEVELS),
         Col.int4("department_id", event_dept, null=event_dept < 0),
         Col.timestamptz("deadline_at", deadline_at),
         Col.timestamptz("closed_at", t_close, null=~closed),
@@ -354,32 +361,37 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     ]
     # The rollups the triggers would have made, had the bulk load not bypassed them: added up
     # per (lowest rolled-up unit, ...) here and carried up the tree by cockpit.demo.
-    flags = {
-        "volume": np.ones(n, dtype=bool),
-        "closed": closed,
-        "closed_on_time": closed & on_time,
-        "rated": rated,
-        "satisfied": rated & (stars >= SATISFIED_MIN_STARS),
-        **{f"at_{lv}": done["disp"] & (current_level == k) for k, lv in enumerate(HANDLING_LEVELS)},
-        **{f"status_{st}": status == k for k, st in enumerate(STATUSES)},
+    # The same rules as the SQL (cockpit.metrics.measures), read on the columns just written.
+    written = {
+        "closed_at": np.ma.masked_array(t_close, mask=~closed),
+        "deadline_at": deadline_at,
+        "rating": np.ma.masked_array(stars, mask=~rated),
+        "handling_level": Coded(handling_level, HANDLING_LEVELS),
+        "status": Coded(status, STATUSES),
     }
+    flags = {name: holds(rule, written, n) for name, rule in MEASURES.items()}
     prev_at = [reported, t_disp, t_hand, t_esc, np.where(escalated, t_hand2, t_hand), t_fu]  # each step's start
     stints = [(happened, frm, (step_at - prev)[happened])
               for (happened, frm, _to, step_at, *_), prev in zip(steps, prev_at)]
-    return event_cols, transition_cols, rollup_parts(ref, grid, day, cat, channel, flags, stints)
+    return event_cols, transition_cols, rollup_parts(ref, grid, day, cat, source, flags, stints)
 
 
-def bucket_of(seconds: np.ndarray) -> np.ndarray:
-    """cockpit_bucket() of cockpit.metrics.rollup, for durations in seconds (same float operations)."""
-    return np.minimum(BUCKETS - 1, np.floor(2 * np.log(1 + np.maximum(0, seconds) / 60) / np.log(2))).astype(np.int64)
+class Coded:
+    """A text column as codes into `labels` (-1: NULL), compared with a text as SQL compares."""
+    __hash__ = None
+
+    def __init__(self, codes: np.ndarray, labels: tuple[str, ...]):
+        self.codes, self.labels = codes, labels
+
+    def __eq__(self, value: str) -> np.ma.MaskedArray:
+        return np.ma.masked_array(self.codes == self.labels.index(value), mask=self.codes < 0)
 
 
-def rollup_parts(ref: Reference, grid, day, cat, channel, flags, stints) -> dict:
+def rollup_parts(ref: Reference, grid, day, cat, source, flags, stints) -> dict:
     """KPI measures and stage stints summed by (lowest rolled-up unit, day, group|stage, ...)."""
-    assert set(flags) == set(MEASURES), "the demo must supply every rollup measure"
     unit = ref.grid_rollup[grid]
     keep = unit >= 0
-    kpi_keys = np.stack([unit, day, ref.category_grp[cat], channel])[:, keep]
+    kpi_keys = np.stack([unit, day, ref.category_grp[cat], source])[:, keep]
     kpi = sum_by(kpi_keys, np.stack([flags[m] for m in MEASURES])[:, keep])
     stage_keys, ones = [], []
     for happened, frm, spent_us in stints:
@@ -391,7 +403,7 @@ def rollup_parts(ref: Reference, grid, day, cat, channel, flags, stints) -> dict
     return {"kpi": kpi, "stage": stage}
 
 
-KEY_BITS = (23, 16, 16, 8)  # unit id, day, group|stage, channel|bucket: packed in one int64
+KEY_BITS = (23, 16, 16, 8)  # unit id, day, group|stage, source|bucket: packed in one int64
 
 
 def sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

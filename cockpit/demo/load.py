@@ -59,18 +59,19 @@ def _insert_reference(cur, city: City) -> tuple[dict[str, int], list[dict]]:
 
 
 def _rollup_map(cur) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Per grid its lowest rolled-up unit; per such unit, the rolled-up units above it (itself too).
+    """Per leaf unit its lowest rolled-up unit; per such unit, the rolled-up units above it (itself too).
 
     Read back from the store, where the units trigger just decided which units are rolled up.
     """
     cur.execute("""
-        SELECT cl.descendant_id, cl.ancestor_id, cl.depth, d.level = 'grid'
+        SELECT cl.descendant_id, cl.ancestor_id, cl.depth,
+               NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = d.id)
         FROM unit_closure cl JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id
         JOIN units d ON d.id = cl.descendant_id ORDER BY cl.descendant_id, cl.depth""")
     lowest: dict[int, int] = {}
     above: dict[int, list[int]] = {}
-    for descendant, ancestor, depth, is_grid in cur.fetchall():
-        if is_grid:
+    for descendant, ancestor, depth, is_leaf in cur.fetchall():
+        if is_leaf:
             lowest.setdefault(descendant, ancestor)
         above.setdefault(descendant, []).append(ancestor)
     return lowest, above

@@ -15,14 +15,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cockpit.store.schema import SOURCES
+from cockpit.demo.events import HAS_REPORTER, LEVEL_SHARE, STARS_ON_TIME, source_weights
+from cockpit.store.schema import HANDLING_LEVELS, SOURCES
 
-CHANNEL_WEIGHTS = (0.38, 0.32, 0.12, 0.10, 0.02, 0.06)  # in SOURCES order
 NEXT = {"reported": "dispatched", "dispatched": "handling", "handling": "follow_up", "follow_up": "closed"}
 
 NEW_EVENT = sa.text("""
     WITH grid AS (
-        SELECT id, geom FROM units WHERE level = 'grid'
+        SELECT id, geom FROM units u WHERE NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = u.id)
         ORDER BY random() * coalesce(population, 1000) DESC LIMIT 1
     ), cat AS (
         SELECT id, deadline_hours FROM categories WHERE deadline_hours IS NOT NULL ORDER BY random() LIMIT 1
@@ -54,16 +54,16 @@ ADVANCE = sa.text("""
     )
     INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id)
     SELECT moved.id, CAST(:from AS text), CAST(:to AS text), now(),
-           (SELECT c.ancestor_id FROM unit_closure c JOIN units u ON u.id = c.ancestor_id
-            WHERE c.descendant_id = moved.grid_id AND u.level <> 'grid' ORDER BY c.depth LIMIT 1)
+           (SELECT c.ancestor_id FROM unit_closure c
+            WHERE c.descendant_id = moved.grid_id AND c.depth > 0 ORDER BY c.depth LIMIT 1)
     FROM moved
 """)
 
 
 def step(conn: sa.Connection, rng: random.Random) -> tuple[int, int]:
     """One new event, and usually one older event moved on. Returns (new, moved)."""
-    source = rng.choices(SOURCES, weights=CHANNEL_WEIGHTS)[0]
-    citizen = source in ("hotline_12345", "citizen_app", "mailbox")
+    source = rng.choices(SOURCES, weights=source_weights())[0]
+    citizen = source in HAS_REPORTER
     conn.execute(NEW_EVENT, {
         "source": source, "external_id": f"SIM-{uuid.UUID(int=rng.getrandbits(128)).hex[:20]}",
         "seed": rng.randrange(1, 2**31), "name": "市民" if citizen else None,
@@ -74,9 +74,9 @@ def step(conn: sa.Connection, rng: random.Random) -> tuple[int, int]:
     if open_events and rng.random() < 0.9:
         ev = rng.choice(open_events)
         to = NEXT[ev.status]
-        rating = rng.choices([5, 4, 3, 2, 1], weights=[62, 22, 7, 3, 6])[0] if to == "closed" and citizen else None
+        rating = rng.choices([1, 2, 3, 4, 5], weights=STARS_ON_TIME)[0] if to == "closed" and citizen else None
         moved = conn.execute(ADVANCE, {"id": ev.id, "from": ev.status, "to": to, "rating": rating,
-                                       "level": rng.choices(["community", "street", "district"], [70, 22, 8])[0]}
+                                       "level": rng.choices(HANDLING_LEVELS, LEVEL_SHARE["default"])[0]}
                              ).rowcount
     return 1, moved
 

@@ -7,30 +7,110 @@ For the events reported in a period [start, end) whose grid lies in a unit's sub
     satisfaction_rate = satisfied / rated           satisfied: rating >= 4 (of 1-5 stars)
 A rate whose denominator is 0 is None ("—" on screen), never 0 or NaN. An event without a
 deadline is not counted on time: a missing deadline is a data fault, not a credit.
+Which figures exist and which counts make each rate: cockpit.metrics.registry.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError, NotFound
+from cockpit.metrics.registry import FIGURES
 from cockpit.store.schema import events, unit_closure, units
 
 SATISFIED_MIN_STARS = 4
 DEFAULT_DAYS = 30
 
 
-# The events each count counts (None: every event in scope). Also used by cockpit.metrics.measures
-# for the rollups and their triggers, so every path counts exactly the same events.
-CONDITIONS = {
-    "volume": lambda e: None,
-    "closed": lambda e: e.c.closed_at.is_not(None),
-    "closed_on_time": lambda e: e.c.closed_at <= e.c.deadline_at,
-    "rated": lambda e: e.c.rating.is_not(None),
-    "satisfied": lambda e: e.c.rating >= SATISFIED_MIN_STARS,
+# -- which events a count counts ----------------------------------------------------------------
+#
+# Each rule reads two ways: as SQL over an events-shaped table (the raw path, the rollups and
+# their triggers) and as numpy over columns of the same names (the demo loader, which writes the
+# rollups itself). NULL is a masked entry, and a comparison with NULL counts nothing, as in SQL.
+
+class Rule:
+    def sql(self, e: sa.Table) -> sa.ColumnElement[bool] | None:
+        raise NotImplementedError
+
+    def array(self, cols: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """True where the rule holds (None: every row), on numpy or masked columns."""
+        raise NotImplementedError
+
+
+class Every(Rule):
+    def sql(self, e):
+        return None
+
+    def array(self, cols):
+        return None
+
+
+@dataclass(frozen=True)
+class Known(Rule):
+    column: str
+
+    def sql(self, e):
+        return e.c[self.column].is_not(None)
+
+    def array(self, cols):
+        return ~np.ma.getmaskarray(cols[self.column])
+
+
+@dataclass(frozen=True)
+class NotAfter(Rule):
+    column: str
+    limit: str  # another column
+
+    def sql(self, e):
+        return e.c[self.column] <= e.c[self.limit]
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] <= cols[self.limit], False)
+
+
+@dataclass(frozen=True)
+class AtLeast(Rule):
+    column: str
+    value: int
+
+    def sql(self, e):
+        return e.c[self.column] >= self.value
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] >= self.value, False)
+
+
+@dataclass(frozen=True)
+class Equals(Rule):
+    column: str
+    value: str
+
+    def sql(self, e):
+        return e.c[self.column] == self.value
+
+    def array(self, cols):
+        return np.ma.filled(cols[self.column] == self.value, False)
+
+
+def holds(rule: Rule, cols: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """The rule over n rows of numpy columns, as booleans."""
+    got = rule.array(cols)
+    return np.ones(n, dtype=bool) if got is None else np.asarray(got, dtype=bool)
+
+
+# The counts behind the rates. Also used by cockpit.metrics.measures for the rollups and their
+# triggers, and by the demo loader, so every path counts exactly the same events.
+CONDITIONS: dict[str, Rule] = {
+    "volume": Every(),
+    "closed": Known("closed_at"),
+    "closed_on_time": NotAfter("closed_at", "deadline_at"),
+    "rated": Known("rating"),
+    "satisfied": AtLeast("rating", SATISFIED_MIN_STARS),
 }
 COUNT_NAMES = tuple(CONDITIONS)
 
@@ -42,7 +122,7 @@ def count_where(condition: sa.ColumnElement[bool] | None, name: str) -> sa.Colum
 
 def count_columns(e: sa.Table = events) -> list[sa.ColumnElement]:
     """The counts behind the rates, as SQL aggregates over an events-shaped table."""
-    return [count_where(condition(e), name) for name, condition in CONDITIONS.items()]
+    return [count_where(rule.sql(e), name) for name, rule in CONDITIONS.items()]
 
 
 def rate(numerator: int, denominator: int) -> float | None:
@@ -57,30 +137,25 @@ class Counts:
     rated: int = 0
     satisfied: int = 0
 
-    @property
-    def closure_rate(self) -> float | None:
-        return rate(self.closed, self.volume)
-
-    @property
-    def on_time_rate(self) -> float | None:
-        return rate(self.closed_on_time, self.closed)
-
-    @property
-    def satisfaction_rate(self) -> float | None:
-        return rate(self.satisfied, self.rated)
+    def rates(self) -> dict[str, float | None]:
+        return {f.key: rate(getattr(self, f.numerator), getattr(self, f.denominator))
+                for f in FIGURES if f.is_rate}
 
     def as_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "closure_rate": self.closure_rate,
-            "on_time_rate": self.on_time_rate,
-            "satisfaction_rate": self.satisfaction_rate,
-        }
+        return {**asdict(self), **self.rates()}
+
+
+assert tuple(f.name for f in fields(Counts)) == COUNT_NAMES, "Counts holds exactly the counts of CONDITIONS"
+assert {n for f in FIGURES if f.is_rate for n in (f.numerator, f.denominator)} <= set(COUNT_NAMES)
 
 
 @dataclass(frozen=True)
 class Period:
-    """Local calendar days [first, end) in the city's time zone."""
+    """Local calendar days [first, end) in the city's time zone.
+
+    `end` is exclusive because the queries compare instants with it; wherever a person or a
+    program names a period (--from/--to, the URL's from/to, the JSON) `to` is `last`, included.
+    """
     first: date
     end: date  # exclusive
     tz: ZoneInfo
@@ -105,8 +180,11 @@ class Period:
         return cls(today - timedelta(days=days - 1), today + timedelta(days=1), tz)
 
     @classmethod
-    def parse(cls, first: str | None, end: str | None, tz: ZoneInfo) -> Period:
-        """From --from/--to strings (YYYY-MM-DD, `to` exclusive); defaults: the last 30 days."""
+    def parse(cls, first: str | None, last: str | None, tz: ZoneInfo) -> Period:
+        """From --from/--to strings (YYYY-MM-DD): the first and the last day, both included.
+
+        Defaults: the last 30 days up to today; with only --to, the 30 days ending that day.
+        """
         default = cls.last_days(DEFAULT_DAYS, tz)
 
         def day(text: str | None, flag: str, fallback: date) -> date:
@@ -117,14 +195,15 @@ class Period:
             except ValueError:
                 raise CockpitError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
 
-        end_day = day(end, "--to", default.end)
-        first_day = day(first, "--from", end_day - timedelta(days=DEFAULT_DAYS) if end else default.first)
-        if first_day >= end_day:
-            raise CockpitError(f"--from {first_day} must be before --to {end_day} (--to is exclusive)")
-        return cls(first_day, end_day, tz)
+        last_day = day(last, "--to", default.last)
+        first_day = day(first, "--from", last_day - timedelta(days=DEFAULT_DAYS - 1) if last else default.first)
+        if first_day > last_day:
+            raise CockpitError(f"--from {first_day} must be on or before --to {last_day} (the last day included)")
+        return cls(first_day, last_day + timedelta(days=1), tz)
 
     def as_dict(self) -> dict:
-        return {"from": self.first.isoformat(), "to": self.end.isoformat(), "timezone": self.tz.key}
+        """As `cockpit kpi --json` prints it: `to` is the last day included, as --to takes it."""
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "timezone": self.tz.key}
 
 
 UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)

@@ -25,19 +25,44 @@ def _fast(conn: sa.Connection) -> None:
     conn.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
-def _place(conn: sa.Connection, grid_ids: set[int]) -> dict[int, dict]:
-    """Each grid's name and its district's and street's names (for one-line event labels)."""
-    if not grid_ids:
+def place_names(conn: sa.Connection, unit_ids: set[int]) -> dict[int, dict]:
+    """Where each unit is, for one-line labels: {"area": names of its ancestors one and two levels
+    below the root (a district and a street in the demo), "unit": its own name}.
+
+    By depth, not by level name: a city may have other levels, or fewer.
+    """
+    if not unit_ids:
         return {}
     rows = conn.execute(sa.text("""
-        SELECT c.descendant_id AS grid_id, u.level, u.name
-        FROM unit_closure c JOIN units u ON u.id = c.ancestor_id
-        WHERE c.descendant_id = ANY(:ids) AND u.level IN ('district', 'street', 'grid')"""),
-        {"ids": list(grid_ids)})
+        SELECT unit_id, below_root, depth, name FROM (
+            SELECT c.descendant_id AS unit_id, c.depth, u.name,
+                   max(c.depth) OVER (PARTITION BY c.descendant_id) - c.depth AS below_root
+            FROM unit_closure c JOIN units u ON u.id = c.ancestor_id
+            WHERE c.descendant_id = ANY(:ids)) p
+        WHERE depth = 0 OR below_root IN (1, 2)
+        ORDER BY unit_id, below_root"""), {"ids": list(unit_ids)})
     out: dict[int, dict] = {}
     for r in rows:
-        out.setdefault(r.grid_id, {})[r.level] = r.name
+        place = out.setdefault(r.unit_id, {"area": [], "unit": None})
+        if r.depth == 0:
+            place["unit"] = r.name
+        else:
+            place["area"].append(r.name)
     return out
+
+
+def place_label(place: dict | None, with_unit: bool = True) -> str:
+    """The area's names, then the unit's own (unless the unit is named beside the label): 福田区 · 沙头街道 · 网格."""
+    place = place or {}
+    names = [*place.get("area", ()), *([place["unit"]] if with_unit and place.get("unit") else [])]
+    return " · ".join(names)
+
+
+def _with_places(conn: sa.Connection, rows: list[dict], key: str = "grid_id") -> list[dict]:
+    places = place_names(conn, {r[key] for r in rows if r[key]})
+    for r in rows:
+        r["place"] = places.get(r[key], {})
+    return rows
 
 
 def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = TICKER_SIZE) -> list[dict]:
@@ -55,11 +80,7 @@ def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = 
     if unit_id is not None:
         q = q.where(events.c.grid_id.in_(sa.select(unit_closure.c.descendant_id)
                                          .where(unit_closure.c.ancestor_id == unit_id)))
-    rows = [r._asdict() for r in conn.execute(q)]
-    places = _place(conn, {r["grid_id"] for r in rows if r["grid_id"]})
-    for r in rows:
-        r["place"] = places.get(r["grid_id"], {})
-    return rows
+    return _with_places(conn, [r._asdict() for r in conn.execute(q)])
 
 
 def today_numbers(conn: sa.Connection, unit_ids: list[int], tz, now: datetime | None = None) -> dict[int, dict]:
@@ -94,11 +115,7 @@ def overdue_events(conn: sa.Connection, unit_id: int, limit: int = LIST_SIZE) ->
          .where(unit_closure.c.ancestor_id == unit_id, events.c.closed_at.is_(None),
                 events.c.deadline_at < sa.func.now())
          .order_by(events.c.deadline_at, events.c.id).limit(limit))
-    rows = [r._asdict() for r in conn.execute(q)]
-    places = _place(conn, {r["grid_id"] for r in rows})
-    for r in rows:
-        r["place"] = places.get(r["grid_id"], {})
-    return rows
+    return _with_places(conn, [r._asdict() for r in conn.execute(q)])
 
 
 def busiest_grids(conn: sa.Connection, unit_id: int, now: datetime | None = None,
@@ -112,11 +129,7 @@ def busiest_grids(conn: sa.Connection, unit_id: int, now: datetime | None = None
          .where(unit_closure.c.ancestor_id == unit_id, events.c.reported_at >= now - window,
                 events.c.reported_at < now)
          .group_by(units.c.id).order_by(sa.func.count().desc(), units.c.code).limit(limit))
-    rows = [r._asdict() for r in conn.execute(q)]
-    places = _place(conn, {r["id"] for r in rows})
-    for r in rows:
-        r["place"] = places.get(r["id"], {})
-    return rows
+    return _with_places(conn, [r._asdict() for r in conn.execute(q)], key="id")
 
 
 def wall_view(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None) -> dict:

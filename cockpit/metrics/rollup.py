@@ -2,13 +2,14 @@
 
 Plain GROUP BY over 10 M events takes 0.5-1 s; the screens need < 150 ms. Two rollups:
 
-kpi_rollup    (unit, local day, category group, channel) -> every measure of cockpit.metrics.measures
+kpi_rollup    (unit, local day, category group, source) -> every measure of cockpit.metrics.measures
 stage_rollup  (unit, local day, status, duration bucket) -> how many stints lasted that long
 
-Only *rolled-up units* get rows: those with grids at least two levels below them (city,
-districts and streets in the demo; ~1 M rows for 10 M events). Smaller units (communities,
-grids) have few events and are answered from raw events through their indexes
-(cockpit.metrics.unit_view picks per unit). Which units qualify follows the tree (rollup_units).
+Only *rolled-up units* get rows: those with leaf units (the smallest units, which hold the
+events: grids in the demo) at least two levels below them (city, districts and streets in the
+demo; ~1 M rows for 10 M events). Smaller units (communities, grids) have few events and are
+answered from raw events through their indexes (cockpit.metrics.unit_view picks per unit).
+Which units qualify follows the tree (rollup_units), whatever its levels are called.
 
 Triggers maintain both for any writer, plain SQL included:
 - events: statement-level INSERT/UPDATE/DELETE triggers add the new rows' measures and take
@@ -18,7 +19,7 @@ Triggers maintain both for any writer, plain SQL included:
   transition, or since it was reported) to stage_rollup. Transitions are append-only, in time
   order (docs/schema.md); anything else needs `cockpit rollup rebuild`.
 - units: a change to the tree rebuilds the rollups when it changes which units are rolled up
-  or where grids hang.
+  or where leaf units hang.
 
 Days are local days of the time zone recorded in cockpit_state; if COCKPIT_TIMEZONE differs,
 `cockpit migrate` rebuilds (and until then the drill-down reads raw events, correct but slow).
@@ -31,8 +32,10 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -43,6 +46,50 @@ from cockpit.store.schema import events, metadata
 log = logging.getLogger(__name__)
 
 BUCKETS = 40  # half-octaves of minutes: 0 .. ~500 days, each bucket ~41% wide
+
+
+def _bucket(seconds, m):
+    """The duration bucket of `seconds`, in the arithmetic `m` (SQL text or numpy): the one formula
+    behind cockpit_bucket() and the demo loader's own stage rollups, so both bucket alike."""
+    return m.least(BUCKETS - 1, m.floor(2 * m.ln(1 + m.greatest(0, seconds) / 60) / m.ln(2)))
+
+
+class _SqlText:
+    """Just enough SQL arithmetic to render _bucket, parenthesised as Python grouped it."""
+    SUM, PRODUCT, ATOM = 1, 2, 3
+
+    def __init__(self, text: str, rank: int = ATOM):
+        self.text, self.rank = text, rank
+
+    @staticmethod
+    def _of(x, rank: int, right: bool = False) -> str:
+        x = x if isinstance(x, _SqlText) else _SqlText(repr(x))
+        return f"({x.text})" if x.rank < rank or (right and x.rank == rank) else x.text
+
+    def _op(self, other, op: str, rank: int, swap: bool = False) -> _SqlText:
+        a, b = (other, self) if swap else (self, other)
+        return _SqlText(f"{self._of(a, rank)} {op} {self._of(b, rank, right=True)}", rank)
+
+    def __add__(self, o): return self._op(o, "+", self.SUM)
+    def __radd__(self, o): return self._op(o, "+", self.SUM, swap=True)
+    def __mul__(self, o): return self._op(o, "*", self.PRODUCT)
+    def __rmul__(self, o): return self._op(o, "*", self.PRODUCT, swap=True)
+    def __truediv__(self, o): return self._op(o, "/", self.PRODUCT)
+    def __rtruediv__(self, o): return self._op(o, "/", self.PRODUCT, swap=True)
+
+    @staticmethod
+    def call(name: str):
+        return lambda *args: _SqlText(f"{name}({', '.join(_SqlText._of(a, 0) for a in args)})")
+
+
+_SQL_MATH = SimpleNamespace(**{f: _SqlText.call(f) for f in ("least", "greatest", "floor", "ln")})
+_NUMPY_MATH = SimpleNamespace(least=np.minimum, greatest=np.maximum, floor=np.floor, ln=np.log)
+
+
+def bucket_of(seconds: np.ndarray) -> np.ndarray:
+    """cockpit_bucket() for durations in whole seconds, in numpy (the same float operations)."""
+    return _bucket(seconds, _NUMPY_MATH).astype(np.int64)
+
 
 rollup_units = sa.Table(
     "rollup_units", metadata,
@@ -85,7 +132,7 @@ TREE_JOIN = """JOIN unit_closure cl ON cl.descendant_id = d.grid_id
 
 
 def _measure_select(rows: str, tree_join: str = TREE_JOIN) -> str:
-    """SELECT unit, day, group, channel + signed measures FROM rows carrying a `sign` column.
+    """SELECT unit, day, group, source + signed measures FROM rows carrying a `sign` column.
 
     `tree_join` must bind `cl.ancestor_id` to the unit each row is added to.
     """
@@ -147,12 +194,13 @@ def install_sql() -> list[str]:
     delta_update = "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows)"
     heights = """
         SELECT cl.ancestor_id FROM unit_closure cl JOIN units d ON d.id = cl.descendant_id
-        WHERE d.level = 'grid' GROUP BY cl.ancestor_id HAVING max(cl.depth) >= 2"""
+        WHERE NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = d.id)
+        GROUP BY cl.ancestor_id HAVING max(cl.depth) >= 2"""
     fn = []
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_bucket(spent interval) RETURNS smallint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT least({BUCKETS - 1}, floor(2 * ln(1 + greatest(0, extract(epoch FROM spent)::float8) / 60) / ln(2)))::smallint
+        SELECT {_bucket(_SqlText("extract(epoch FROM spent)::float8"), _SQL_MATH).text}::smallint
     $$""")
     # An event that changes grid or report time takes its stints along; one deleted takes
     # them away (row-level BEFORE DELETE: its transitions still exist then).
@@ -334,7 +382,7 @@ def totals(conn: sa.Connection, unit_ids: list[int], period: Period, filters, gi
 
 
 def breakdown(conn: sa.Connection, unit_id: int, period: Period, filters, gid: int | None) -> list[dict]:
-    """Same shape as drilldown.raw_breakdown: grouping sets (), day, group, channel."""
+    """Same shape as unit_view.raw_breakdown: grouping sets (), day, group, source."""
     r = kpi_rollup
     q = (sa.select(r.c.day, r.c.grp, r.c.source, *(sa.func.sum(r.c[m]).label(m) for m in MEASURES),
                    sa.func.grouping(r.c.day, r.c.grp, r.c.source).label("g"))

@@ -18,10 +18,12 @@ from cockpit.metrics import rollup
 from cockpit.errors import BadRequest, CockpitError
 from cockpit.metrics.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
 from cockpit.metrics.measures import MEASURES, counted
-from cockpit.store.schema import SOURCES, STATUSES, categories, departments, event_transitions, events, unit_closure, units
+from cockpit.metrics.registry import MAP_CHOICES
+from cockpit.store.schema import (HANDLING_LEVELS, SOURCES, STATUSES, categories, departments, event_transitions,
+                                  events, unit_closure, units)
 
 PERIOD_KINDS = ("today", "7d", "30d", "this_month", "last_month", "custom")
-KPI_CHOICES = ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "overdue")
+KPI_CHOICES = MAP_CHOICES  # what may colour the map (the URL's kpi=)
 STAGES = STATUSES[:-1]  # time is spent in every status but the last
 MAX_GRID_EVENTS = 5000
 
@@ -66,11 +68,11 @@ def previous_period(p: Period) -> Period:
 @dataclass(frozen=True)
 class Filters:
     group: str | None = None  # category group code
-    source: str | None = None  # channel
+    source: str | None = None  # one of SOURCES (渠道)
 
     def validated(self, conn: sa.Connection) -> Filters:
         if self.source is not None and self.source not in SOURCES:
-            raise CockpitError(f"unknown channel {self.source!r}")
+            raise CockpitError(f"unknown source {self.source!r}")
         if self.group is not None and group_id(conn, self.group) is None:
             raise CockpitError(f"unknown category group {self.group!r}")
         return self
@@ -133,7 +135,7 @@ def raw_totals(conn, unit_ids: list[int], period: Period, filters: Filters, gid:
 
 
 def raw_breakdown(conn, unit_id: int, period: Period, filters: Filters, gid: int | None, tz: ZoneInfo) -> list[dict]:
-    """Measures of one unit by day, by category group and by channel (one scan, grouping sets)."""
+    """Measures of one unit by day, by category group and by source (one scan, grouping sets)."""
     cat = categories.alias("cat")
     day = sa.cast(sa.func.timezone(tz.key, events.c.reported_at), sa.Date).label("day")
     grp = sa.func.coalesce(cat.c.parent_id, cat.c.id).label("grp")
@@ -243,7 +245,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "by_source": sorted(({"source": r["source"], "volume": r["volume"]} for r in rows if r["g"] == 6),
                             key=lambda x: (-x["volume"], x["source"])),
         "funnel": funnel(mine, stages),
-        "levels": {lv: mine.get(f"at_{lv}", 0) for lv in ("community", "street", "district")},
+        "levels": {lv: mine.get(f"at_{lv}", 0) for lv in HANDLING_LEVELS},
     }
 
 

@@ -23,7 +23,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from urllib.parse import quote
 
 from cockpit.errors import CockpitError
 from cockpit.store.roles import APP_ROLE, OWNER_ROLE
+from cockpit.ports import free_port, is_free
 
 DB_NAME = "cockpit"
 DB_USER = OWNER_ROLE
@@ -112,25 +112,6 @@ def scram_matches(verifier: str | None, password: str) -> bool:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # as PostgreSQL binds: a port whose old connections linger in TIME_WAIT (a restart) is
-        # free to it, and the cluster keeps its port, so running screens find it again
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(start: int = FIRST_PORT) -> int:
-    for port in range(start, start + 200):
-        if _port_free(port):
-            return port
-    raise CockpitError(f"no free TCP port in {start}..{start + 199} for the local PostgreSQL")
 
 
 class ManagedCluster:
@@ -287,7 +268,7 @@ class ManagedCluster:
             pwfile.unlink(missing_ok=True)
         with open(self.data / "postgresql.conf", "a") as f:
             f.write("\ninclude_if_exists = 'cockpit.conf'\n")
-        self._write_conf(_free_port())
+        self._write_conf(free_port(FIRST_PORT, what="the local PostgreSQL"))
         self._write_hba()
 
     def up(self) -> str:
@@ -298,8 +279,8 @@ class ManagedCluster:
         elif not self._secured():
             state = self._secure(state)
         if state != "running":
-            if not _port_free(self.port or 0):
-                self._write_conf(_free_port(self.port + 1))  # someone took our port meanwhile
+            if not is_free(self.port or 0):  # someone took our port meanwhile
+                self._write_conf(free_port(self.port + 1, what="the local PostgreSQL"))
             self.run.mkdir(parents=True, exist_ok=True)
             self._chown(self.run)
             r = self._run([

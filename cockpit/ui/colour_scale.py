@@ -1,15 +1,18 @@
 """Colour classes for the map: which colour a child unit gets for the chosen KPI.
 
 Breaks are quantiles of the children's values (at most five classes), so the map always
-separates the units shown; the legend states each class's range. Rates run red (low, bad) to
-green (high, good); volume and overdue backlog run from dark blue (little) to hot orange (much).
-A unit with no value (a rate without a denominator) is grey: "no data", never 0%.
+separates the units shown; the legend states each class's range. A figure whose higher values
+are better (the rates) runs red (low, bad) to green (high, good); the others (volume, overdue
+backlog) run from dark blue (little) to hot orange (much): which way is good comes from
+cockpit.metrics.registry. A unit with no value (a rate without a denominator) is grey: "no
+data", never 0%.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cockpit.metrics.registry import FIGURES, HIGHER
 from cockpit.ui.formatting import count, percent
 
 HEAT = ("#1b3a5c", "#1f6fb2", "#2fa7c9", "#f2c14e", "#f26b38")
@@ -17,8 +20,8 @@ GOOD = ("#d9534f", "#f0883e", "#f2c14e", "#7cc68d", "#1fa67a")
 NO_DATA = "#2b3746"
 MAX_CLASSES = 5
 
-PALETTES = {"volume": HEAT, "overdue": HEAT, "closure_rate": GOOD, "on_time_rate": GOOD, "satisfaction_rate": GOOD}
-IS_RATE = {"closure_rate", "on_time_rate", "satisfaction_rate"}
+PALETTES = {f.key: GOOD if f.better == HIGHER else HEAT for f in FIGURES}
+IS_RATE = {f.key for f in FIGURES if f.is_rate}
 
 
 @dataclass(frozen=True)

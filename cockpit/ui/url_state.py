@@ -6,7 +6,8 @@ unit     a unit code; absent: the root (the city)
 period   one of cockpit.metrics.unit_view.PERIOD_KINDS (default 30d)
 from/to  only with period=custom: first and last day, both included (as the date picker shows them)
 kpi      what colours the map, one of cockpit.metrics.unit_view.KPI_CHOICES (default volume)
-group    a category group code; source: a channel; lang: zh or en
+group    a category group code; source: one of cockpit.store.schema.SOURCES (渠道); lang: zh or en
+channel  read as source (links made before the two names became one); never written
 
 assets/cockpit_state.js reads and writes the same parameters in the browser (its ``parse`` and
 ``serialise`` mirror the ones here); the server renders from this module's ``parse``.
@@ -57,7 +58,7 @@ def parse(search: str | None) -> ViewState:
         last=one("to") if period == "custom" else None,
         kpi=kpi if kpi in KPI_CHOICES else DEFAULT_KPI,
         group=one("group"),
-        source=one("source"),
+        source=one("source") or one("channel"),
         lang=lang if lang in LANGS else None,
     )
 

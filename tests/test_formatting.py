@@ -1,0 +1,28 @@
+"""Texts both screens share: durations, and the figure registry the cards and colours follow."""
+from __future__ import annotations
+
+from cockpit.metrics.kpi import Counts
+from cockpit.metrics.registry import CARD_KEYS, FIGURE, FRACTIONS, MAP_CHOICES, RATES
+from cockpit.metrics.unit_view import KPI_CHOICES
+from cockpit.ui.colour_scale import GOOD, HEAT, IS_RATE, PALETTES
+from cockpit.ui.formatting import duration
+from cockpit.ui.i18n import LABELS
+
+
+def test_durations_cut_over_at_one_hour_and_two_days():
+    assert [duration(m) for m in (0, 35, 59.4, 59.6, 366)] == ["0分钟", "35分钟", "59分钟", "1.0小时", "6.1小时"]
+    # up to two days in hours (a 24 h or 48 h deadline reads as such), then days
+    assert [duration(m) for m in (24 * 60, 47.9 * 60, 48 * 60, 3312)] == ["24.0小时", "47.9小时", "2.0天", "2.3天"]
+    assert duration(None) == "—"
+    assert [duration(m, "en") for m in (35, 90, 3 * 1440)] == ["35 min", "1.5 h", "3.0 d"]
+
+
+def test_every_list_of_figures_follows_the_registry():
+    assert CARD_KEYS == ("volume", "closure_rate", "on_time_rate", "satisfaction_rate", "open", "overdue")
+    assert RATES == ("closure_rate", "on_time_rate", "satisfaction_rate") and set(RATES) == IS_RATE
+    assert KPI_CHOICES == MAP_CHOICES == ("volume", *RATES, "overdue")
+    assert {k: PALETTES[k] for k in MAP_CHOICES} == {"volume": HEAT, "overdue": HEAT, **{r: GOOD for r in RATES}}
+    assert all(FIGURE[k].label in LABELS for k in CARD_KEYS)
+    c = Counts(volume=10, closed=8, closed_on_time=6, rated=0, satisfied=0).as_dict()
+    assert {r: c[r] for r in RATES} == {"closure_rate": 0.8, "on_time_rate": 0.75, "satisfaction_rate": None}
+    assert FRACTIONS["on_time_rate"] == ("closed_on_time", "closed")
