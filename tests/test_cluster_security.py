@@ -17,7 +17,8 @@ from cockpit.config import settings
 from cockpit.demo.load import load_demo
 from cockpit.metrics.kpi import Period, unit_kpi
 from cockpit.store import migrate
-from cockpit.store.cluster import HBA, ManagedCluster, _free_port, find_bin_dir
+from cockpit.ports import free_port
+from cockpit.store.cluster import FIRST_PORT, HBA, ManagedCluster, find_bin_dir
 from conftest import run_cli
 
 
@@ -144,7 +145,7 @@ def _old_trust_cluster(state_dir) -> ManagedCluster:
             "-E", "UTF8", "--no-locale", "--no-instructions"])
     with open(c.data / "postgresql.conf", "a") as f:
         f.write("\ninclude_if_exists = 'cockpit.conf'\n")
-    c._write_conf(_free_port())
+    c._write_conf(free_port(FIRST_PORT))
     c._run([str(bin_dir / "pg_ctl"), "-D", str(c.data), "-l", str(c.log), "-w", "start"])
     with psycopg.connect(host="127.0.0.1", port=c.port, user="cockpit", dbname="postgres", autocommit=True) as conn:
         conn.execute("CREATE DATABASE cockpit")
