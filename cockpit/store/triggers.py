@@ -1,0 +1,63 @@
+"""The store's own triggers, as the code means them today: the unit tree's closure table, and
+placing each event in the leaf unit (a unit with no children) that covers its point.
+
+Migrations keep frozen copies of what they installed (0001, then 0004 for the leaf rule);
+tests/test_migrations.py checks that a store migrated to head has exactly these definitions,
+so a change here needs a new migration revision that installs it.
+"""
+from __future__ import annotations
+
+# The closure table follows the unit tree whoever edits it. Rebuilt per statement: unit edits
+# are rare and small (<= ~40 k units); a depth cap keeps a mistaken cycle finite.
+CLOSURE_FUNCTION = """
+    CREATE FUNCTION cockpit_refresh_unit_closure() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM unit_closure;
+        INSERT INTO unit_closure (ancestor_id, descendant_id, depth)
+        WITH RECURSIVE up(ancestor_id, descendant_id, depth) AS (
+            SELECT id, id, 0 FROM units
+            UNION ALL
+            SELECT u.parent_id, up.descendant_id, up.depth + 1
+            FROM up JOIN units u ON u.id = up.ancestor_id
+            WHERE u.parent_id IS NOT NULL AND up.depth < 32
+        )
+        SELECT DISTINCT ON (ancestor_id, descendant_id) ancestor_id, descendant_id, depth
+        FROM up ORDER BY ancestor_id, descendant_id, depth;
+        RETURN NULL;
+    END $$
+    """
+CLOSURE_TRIGGER = """
+    CREATE TRIGGER units_closure_refresh
+    AFTER INSERT OR DELETE OR UPDATE OF parent_id ON units
+    FOR EACH STATEMENT EXECUTE FUNCTION cockpit_refresh_unit_closure()
+    """
+
+# Writers may send only a point: the leaf unit is resolved here, for any writer. A point in no
+# leaf keeps grid_id NULL (the row is kept, never dropped; see docs/schema.md).
+RESOLVE_FUNCTION = """
+    CREATE OR REPLACE FUNCTION cockpit_resolve_grid() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.location IS NOT NULL AND (
+            (TG_OP = 'INSERT' AND NEW.grid_id IS NULL)
+            OR (TG_OP = 'UPDATE' AND NEW.location IS DISTINCT FROM OLD.location
+                AND NEW.grid_id IS NOT DISTINCT FROM OLD.grid_id)
+        ) THEN
+            NEW.grid_id := (
+                SELECT u.id FROM units u
+                WHERE ST_Covers(u.geom, NEW.location)
+                  AND NOT EXISTS (SELECT 1 FROM units k WHERE k.parent_id = u.id)
+                ORDER BY u.id LIMIT 1
+            );
+        END IF;
+        RETURN NEW;
+    END $$
+    """
+RESOLVE_TRIGGER = """
+    CREATE TRIGGER events_resolve_grid
+    BEFORE INSERT OR UPDATE OF location ON events
+    FOR EACH ROW EXECUTE FUNCTION cockpit_resolve_grid()
+    """
+
+
+def install_sql() -> list[str]:
+    return [CLOSURE_FUNCTION, CLOSURE_TRIGGER, RESOLVE_FUNCTION, RESOLVE_TRIGGER]
