@@ -64,8 +64,9 @@ def plain_bytes(url: str) -> int:
 
     app = create_app()
     refresh = next(cb for key, cb in app.callback_map.items() if "wall-sigs.data" in key)["callback"]
-    out = refresh.__wrapped__(None, None, None, {}, "zh")
-    return len(gzip.compress(json.dumps(list(out), cls=plotly.utils.PlotlyJSONEncoder).encode()))
+    with app.server.app_context():  # callbacks find the app's context there
+        out = refresh.__wrapped__(None, None, None, {}, "zh")
+    return len(gzip.compress(json.dumps(out, cls=plotly.utils.PlotlyJSONEncoder).encode()))
 
 
 def main() -> None:
