@@ -52,4 +52,3 @@ def register(server: flask.Flask) -> None:
         server.register_error_handler(kind, answer)
 
 
-__all__ = ["BadRequest", "NotFound", "StoreUnavailable", "message", "register", "status"]
