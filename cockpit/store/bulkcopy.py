@@ -15,6 +15,7 @@ Column kinds:
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -184,6 +185,10 @@ class Restore:
     foreign: list[tuple[str, str, str]]  # (table, name, FOREIGN KEY ...)
 
     def run(self, connect: Callable[[], object], progress=lambda line: None) -> None:
+        # A foreign key needs the key it points at: no lane adds one before every lane has
+        # added its keys (on small tables a lane can otherwise overtake another).
+        keys_added = threading.Barrier(len(self.tables))
+
         def lane(table: str) -> None:
             with connect() as conn:
                 def timed(label: str, sql: str) -> None:
@@ -191,9 +196,14 @@ class Restore:
                     conn.execute(sql)
                     progress(f"  {label}: {time.monotonic() - started:.1f} s")
 
-                for t, name, definition in sorted(self.keys, key=lambda k: "PRIMARY" not in k[2]):
-                    if t == table:
-                        timed(f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+                try:
+                    for t, name, definition in sorted(self.keys, key=lambda k: "PRIMARY" not in k[2]):
+                        if t == table:
+                            timed(f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+                except BaseException:
+                    keys_added.abort()  # the other lanes stop waiting (BrokenBarrierError)
+                    raise
+                keys_added.wait()
                 for t, name, definition in self.indexes:
                     if t == table:
                         timed(f"index {name}", definition)
