@@ -18,7 +18,7 @@ from cockpit.config import REPO_ROOT
 from cockpit.context import Context
 from cockpit.ui.i18n import LANGS, t
 
-from cockpit.callbacks import drilldown, errors, live_parts, routes, wall
+from cockpit.callbacks import api, drilldown, errors, live_parts, routes, wall
 from cockpit.callbacks.context import attach
 from cockpit.layouts import drilldown as drilldown_layout
 from cockpit.layouts import wall as wall_layout
@@ -78,5 +78,6 @@ def create_app(ctx: Context | None = None) -> Dash:
     live_parts.register(app, "cockpit")
     live_parts.register(app, "wall")
     routes.register(app.server, app.config.requests_pathname_prefix)
+    api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)
     return app

@@ -1,6 +1,7 @@
 """What a browser is told when something goes wrong: mapped here, once.
 
-NotFound (404) and BadRequest (400) carry the user's own input back ("no unit with code 'X'").
+NotFound (404) and BadRequest (400) carry the user's own input back ("no unit with code 'X'");
+Unauthorized is 401 (with a WWW-Authenticate header on the API).
 A store that is unreachable, slow past the statement timeout or answering with an error
 (StoreUnavailable, any SQLAlchemyError) is "data unavailable" (503) to the browser; the store's
 host, port, database and PostgreSQL's own words go to the log only.
@@ -12,7 +13,7 @@ import logging
 import flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit.errors import BadRequest, CockpitError, NotFound, StoreUnavailable
+from cockpit.errors import BadRequest, CockpitError, NotFound, StoreUnavailable, Unauthorized
 from cockpit.store.database import first_line
 from cockpit.ui.i18n import t
 
@@ -26,6 +27,8 @@ def _internal(exc: BaseException) -> bool:
 def status(exc: BaseException) -> int:
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, Unauthorized):
+        return 401
     if _internal(exc):
         return 503
     return 400  # BadRequest and any other CockpitError: the user's input
@@ -46,9 +49,11 @@ def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
 def register(server: flask.Flask) -> None:
     """Routes that raise get a JSON answer with the mapped status and message."""
     def answer(exc: Exception):
-        return flask.jsonify({"error": message(exc, "en", flask.request.path)}), status(exc)
+        code = status(exc)
+        headers = {"WWW-Authenticate": 'Bearer realm="cockpit"'} if code == 401 else {}
+        return flask.jsonify({"error": message(exc, "en", flask.request.path)}), code, headers
 
-    for kind in (NotFound, BadRequest, CockpitError, SQLAlchemyError):
+    for kind in (NotFound, Unauthorized, BadRequest, CockpitError, SQLAlchemyError):
         server.register_error_handler(kind, answer)
 
 

@@ -150,6 +150,32 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_api_token(args) -> int:
+    from cockpit import store
+    from cockpit.access import tokens
+    from cockpit.context import for_admin
+
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        if args.action == "create":
+            token = tokens.create(conn, args.name)
+            conn.commit()
+            print(f"API token for {args.name!r} (shown once; keep it secret):\n{token}")
+        elif args.action == "revoke":
+            tokens.revoke(conn, args.name)
+            conn.commit()
+            print(f"revoked the token named {args.name!r}")
+        else:
+            rows = tokens.listing(conn)
+            for r in rows:
+                state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "live"
+                print(f"{r['name']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
+            if not rows:
+                print("no API tokens yet: `cockpit api-token create NAME`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -188,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default COCKPIT_WORKERS, 2)")
     serve.add_argument("--threads", type=int, help="threads per worker (default COCKPIT_THREADS, 4)")
     serve.set_defaults(func=_cmd_serve)
+
+    tok = sub.add_parser("api-token", help="bearer tokens for the HTTP API: create NAME | list | revoke NAME")
+    tok.add_argument("action", choices=["create", "list", "revoke"])
+    tok.add_argument("name", nargs="?", default="", help="who or what uses the token (create, revoke)")
+    tok.set_defaults(func=_cmd_api_token)
 
     kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period",
                          description="一量三率 of a unit for the events reported from --from to --to, both days "

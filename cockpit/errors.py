@@ -17,6 +17,10 @@ class NotFound(CockpitError):
     """Something asked for by name or code does not exist (or is not the asker's to see)."""
 
 
+class Unauthorized(CockpitError):
+    """No valid credentials for what was asked (a missing, unknown or revoked API token)."""
+
+
 class BadRequest(CockpitError):
     """Input that cannot be understood: a bad date, an unknown filter value."""
 

@@ -25,6 +25,7 @@ from cockpit.store.schema import events, unit_closure, units
 
 SATISFIED_MIN_STARS = 4
 DEFAULT_DAYS = 30
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # what a period may span
 
 
 # -- which events a count counts ----------------------------------------------------------------
@@ -191,9 +192,12 @@ class Period:
             if text is None:
                 return fallback
             try:
-                return date.fromisoformat(text)
+                parsed = date.fromisoformat(text)
             except ValueError:
                 raise CockpitError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
+            if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # year 1 or 9999: a typo, and past datetime's range
+                raise CockpitError(f"{flag} {text!r} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+            return parsed
 
         last_day = day(last, "--to", default.last)
         first_day = day(first, "--from", last_day - timedelta(days=DEFAULT_DAYS - 1) if last else default.first)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from cockpit.metrics import rollup
 from cockpit.errors import BadRequest, CockpitError
-from cockpit.metrics.kpi import COUNT_NAMES, UNIT_COLUMNS, Counts, Period, unit_by_code
+from cockpit.metrics.kpi import COUNT_NAMES, FIRST_YEAR, LAST_YEAR, UNIT_COLUMNS, Counts, Period, unit_by_code
 from cockpit.metrics.measures import MEASURES, counted
 from cockpit.metrics.registry import MAP_CHOICES
 from cockpit.store.schema import (HANDLING_LEVELS, SOURCES, STATUSES, categories, departments, event_transitions,
@@ -51,6 +51,8 @@ def period_of(kind: str, tz: ZoneInfo, first: str | date | None = None, last: st
             raise BadRequest(f"custom period needs two dates (YYYY-MM-DD), got {first!r} and {last!r}") from None
         if b < a:
             a, b = b, a
+        if a.year < FIRST_YEAR or b.year > LAST_YEAR:
+            raise BadRequest(f"custom period {a}..{b} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
         return Period(a, b + timedelta(days=1), tz)
     raise BadRequest(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
 

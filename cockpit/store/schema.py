@@ -121,3 +121,14 @@ event_transitions = sa.Table(
     # Covering: an event's stints (time between its transitions) come from the index alone.
     sa.Index("ix_event_transitions_event_id_at", "event_id", "at", postgresql_include=["id", "from_status"]),
 )
+
+# Bearer tokens for other systems using the HTTP API (cockpit/access/tokens.py). Only a hash is
+# kept: the token itself is shown once, when made.
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True, comment="who or what holds it"),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True, comment="sha256 of the token, hex"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), comment="set: the token no longer works"),
+)

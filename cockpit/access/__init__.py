@@ -1,0 +1,1 @@
+"""Who may use the cockpit and what they may see: API tokens (tokens.py)."""

@@ -1,0 +1,55 @@
+"""Bearer tokens for other systems using the HTTP API (`cockpit api-token create|list|revoke`).
+
+A token is 32 random bytes (URL-safe text, prefixed `ck_`), shown once when made. The store keeps
+only its SHA-256: a token has the entropy of a key, so a fast hash is enough to make a leaked
+table useless, and a lookup by hash costs one index read per request. Revoking keeps the row
+(when, and that the name existed) but the token stops working at once, on every worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+
+from cockpit.errors import BadRequest, NotFound
+from cockpit.store.schema import api_tokens
+
+PREFIX = "ck_"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(conn: sa.Connection, name: str) -> str:
+    """A new token for `name`; the only time it is seen in clear."""
+    name = (name or "").strip()
+    if not name:
+        raise BadRequest("a token needs a name (who or what will use it)")
+    if conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
+        raise BadRequest(f"a token named {name!r} exists: revoke it first or choose another name")
+    token = PREFIX + secrets.token_urlsafe(32)
+    conn.execute(api_tokens.insert().values(name=name, token_hash=_hash(token)))
+    return token
+
+
+def revoke(conn: sa.Connection, name: str) -> None:
+    done = conn.execute(api_tokens.update().where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+                        .values(revoked_at=sa.func.now())).rowcount
+    if not done:
+        raise NotFound(f"no live token named {name!r}")
+
+
+def listing(conn: sa.Connection) -> list[dict]:
+    rows = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.revoked_at)
+                        .order_by(api_tokens.c.name))
+    return [r._asdict() for r in rows]
+
+
+def holder(conn: sa.Connection, token: str | None) -> str | None:
+    """The name of a live token, or None (absent, unknown or revoked: the same to the asker)."""
+    if not token or not token.startswith(PREFIX):
+        return None
+    return conn.execute(sa.select(api_tokens.c.name).where(api_tokens.c.token_hash == _hash(token),
+                                                           api_tokens.c.revoked_at.is_(None))).scalar()
