@@ -56,6 +56,7 @@ def test_bad_input_is_one_json_line(api):
     auth = {"Authorization": f"Bearer {token}"}
     missing = client.get("/api/units/NOPE/kpi", headers=auth)
     assert missing.status_code == 404 and missing.get_json() == {"error": "no unit with code 'NOPE'"}
+    assert client.get("/api/units/44%00/kpi", headers=auth).status_code == 404  # NUL: unknown, not a 5xx
     for query in ("?from=yesterday", "?from=0001-01-01", "?to=9999-12-31", "?from=2026-11-30&to=2026-11-01"):
         r = client.get(f"/api/units/440300/kpi{query}", headers=auth)
         assert r.status_code == 400, query

@@ -215,6 +215,8 @@ UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.p
 
 def unit_by_code(conn: sa.Connection, code: str | None) -> sa.Row:
     """A unit by its code; None means the top of the tree (the first root if several)."""
+    if code and "\x00" in code:  # PostgreSQL text cannot hold NUL: no unit has such a code
+        raise NotFound(f"no unit with code {code!r}")
     q = sa.select(*UNIT_COLUMNS)
     q = q.where(units.c.code == code) if code else q.where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
     row = conn.execute(q).first()
