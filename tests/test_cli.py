@@ -116,12 +116,9 @@ def test_demo_if_empty_and_migrate_are_idempotent(empty_url):
     again = run_cli("demo", "--if-empty", url=empty_url)
     assert again.returncode == 0 and "already holds events" in again.stdout
     migrate = run_cli("migrate", url=empty_url)
-    from alembic.script import ScriptDirectory
+    from cockpit.store.migrate import head
 
-    from cockpit.store.migrate import MIGRATIONS
-
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    assert migrate.returncode == 0 and f"revision {head} " in migrate.stdout
+    assert migrate.returncode == 0 and f"revision {head()} " in migrate.stdout
     with store.engine(empty_url).connect() as conn:
         from sqlalchemy import text
 

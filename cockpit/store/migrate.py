@@ -57,6 +57,13 @@ def downgrade(eng: Engine, revision: str) -> None:
     _run(eng, command.downgrade, revision)
 
 
+def head() -> str:
+    """The newest revision the code has (what `cockpit migrate` brings a store to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 def current(eng: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
