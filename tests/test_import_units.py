@@ -355,3 +355,27 @@ def test_the_demo_city_is_not_mixed_with_another(demo_url, tmp_path):
                            "--name-field", "MC", url=demo_url))
     assert "another city" in line and "--replace" in line
     assert len(stored(demo_url)) == before
+
+
+def test_slivers_are_tolerated_and_straddling_units_reported_with_yaml_mapping(empty_url, tmp_path):
+    districts, streets = three_level(114.0, 22.5)
+    # 880101-001 pokes 3 % of its width into district 880102: a sliver, still cleanly inside 880101.
+    x0, y0, x1, y1 = streets.geometry[0].bounds
+    streets.loc[0, "geometry"] = shapely.box(x0, y0, x1 + 0.03 * (x1 - x0), y1)
+    # 880102-002 sits half in 880102, half in 880103: ambiguous, reported with both.
+    x0, y0, x1, y1 = streets.geometry[4].bounds
+    streets.loc[4, "geometry"] = shapely.box(x0 + (x1 - x0) / 2, y0, x1 + (x1 - x0) / 2 + 1e-9, y1)
+    d_file, s_file = tmp_path / "d.geojson", tmp_path / "s.geojson"
+    districts.rename(columns={"DM": "QDM", "MC": "QMC"}).to_file(d_file, driver="GeoJSON")
+    streets.drop(columns="SJ").rename(columns={"DM": "JDDM"}).to_file(s_file, driver="GeoJSON")
+    mapping = tmp_path / "fields.yaml"
+    mapping.write_text("name: MC\npopulation: RK\ndistrict:\n  code: QDM\n  name: QMC\nstreet:\n  code: JDDM\n",
+                       encoding="utf-8")
+    out = ok(run_cli("import-units", "--level", "district", str(d_file), "--level", "street", str(s_file),
+                     "--mapping", str(mapping), url=empty_url))
+    assert "parents found spatially 9, ambiguous 1" in level_line(out, "street")
+    assert "ambiguous street 880102-002 (in 880103 50%, 880102 50%)" in out
+    units = stored(empty_url)
+    assert units["880101-001"]["parent"] == "880101"
+    assert units["880102-002"]["parent"] in ("880102", "880103")
+    assert units["880101"]["population"] == 1000 and units["880102-003"]["population"] == 300
