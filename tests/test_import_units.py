@@ -379,3 +379,34 @@ def test_slivers_are_tolerated_and_straddling_units_reported_with_yaml_mapping(e
     assert units["880101-001"]["parent"] == "880101"
     assert units["880102-002"]["parent"] in ("880102", "880103")
     assert units["880101"]["population"] == 1000 and units["880102-003"]["population"] == 300
+
+
+def test_a_city_level_in_the_files_and_parents_already_in_the_store(empty_url, tmp_path):
+    districts, streets = three_level(114.0, 22.5)
+    city = gpd.GeoDataFrame([{"DM": "88", "MC": "测试市", "geometry": shapely.box(114.0, 22.5, 114.3, 22.7)}], crs=4326)
+    c_file, d_file = tmp_path / "c.geojson", tmp_path / "d.geojson"
+    city.to_file(c_file, driver="GeoJSON")
+    districts.to_file(d_file, driver="GeoJSON")
+    fields = ("--code-field", "DM", "--name-field", "MC")
+    assert "their own city unit" in refused(run_cli("import-units", "--level", "city", str(c_file), "--level",
+                                                    "district", str(d_file), *fields, "--city-code", "X", url=empty_url))
+    ok(run_cli("import-units", "--level", "city", str(c_file), "--level", "district", str(d_file), *fields,
+               url=empty_url))
+    units = stored(empty_url)
+    assert units["88"]["level"] == "city" and units["88"]["name"] == "测试市" and units["880102"]["parent"] == "88"
+    # Streets alone, their parents named by code and already in the store: the same city grows a level.
+    bad = streets.copy()
+    bad.loc[2, "SJ"] = "NOPE"
+    s_bad = tmp_path / "s_bad.geojson"
+    bad.to_file(s_bad, driver="GeoJSON")
+    line = refused(run_cli("import-units", "--level", "street", str(s_bad), *fields, "--parent-field", "SJ",
+                           url=empty_url))
+    assert "880101-003 -> NOPE" in line
+    s_file = tmp_path / "s.geojson"
+    streets.to_file(s_file, driver="GeoJSON")
+    out = ok(run_cli("import-units", "--level", "street", str(s_file), *fields, "--parent-field", "SJ",
+                     url=empty_url))
+    assert "street: read 9, inserted 9" in out
+    assert "in the store but not in the files (kept): 4 units: 88, 880101, 880102, 880103" in out
+    units = stored(empty_url)
+    assert len(units) == 13 and units["880103-002"]["parent"] == "880103"

@@ -407,8 +407,12 @@ def plan_city(units: pd.DataFrame, reports: dict[str, LevelReport], *, store_cod
             if s < CLEAN_SHARE:
                 listed = ", ".join(f"{codes[j]} {x:.0%}" for j, x in cands[:4])
                 report.ambiguous.append(f"{units.at[r, 'code']} (in {listed})")
+    tops = units[units["parent"].isna()]
+    if made and tops.empty and store_root:
+        # every unit hangs under one already in the store: the city grows, its root stays
+        _refuse_cycles(units, store_codes)
+        return units, store_root[0], False
     if made:
-        tops = units[units["parent"].isna()]
         if tops.empty:
             raise CockpitError("every unit has a parent: the files have no top level to make the city from")
         if city_code:
@@ -482,7 +486,7 @@ def import_units(conn: sa.Connection, sources: list[tuple[str | None, str]], map
                                  store_root=store_root, city_code=city_code, city_name=city_name)
     lines = list(notes)
     if len(store):
-        shared = set(plan["code"]) & set(store.index)
+        shared = (set(plan["code"]) | set(plan["parent"].dropna())) & set(store.index)
         other = not shared or root not in set(roots.index)
         if other:
             described = ", ".join(f"{c} {n}" for c, n in zip(roots.index[:3], roots["name"][:3]))
