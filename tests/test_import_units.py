@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
-import pytest
 import shapely
 import sqlalchemy as sa
 
