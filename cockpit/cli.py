@@ -139,6 +139,31 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_import_units(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.ingest.units import import_units, load_mapping
+    from cockpit.store.schema import LEVELS
+
+    bad = [lv for lv, _ in args.level or [] if lv not in LEVELS]
+    if bad:
+        raise CockpitError(f"--level {bad[0]}: levels are {', '.join(LEVELS)} (map a file's own level names "
+                           "onto these)")
+    sources = [(lv, path) for lv, path in args.level or []] + [(None, path) for path in args.files]
+    mapping = load_mapping(args.mapping, {"code": args.code_field, "name": args.name_field,
+                                          "parent": args.parent_field, "population": args.population_field,
+                                          "level": args.level_field}, args.level_value or [])
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        lines = import_units(conn, sources, mapping, source_crs=args.source_crs, coords=args.coords,
+                             city_code=args.city_code, city_name=args.city_name, replace=args.replace)
+        conn.commit()
+    for line in lines:
+        print(line)
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from cockpit import store
     from cockpit.config import settings
@@ -230,6 +255,30 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local day included (default: today)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
     kpi.set_defaults(func=_cmd_kpi)
+
+    imp = sub.add_parser("import-units", help="load a city's own unit boundaries (GeoJSON, GeoPackage, Shapefile)",
+                         description="Load unit boundaries: one file per level (--level district FILE) or files "
+                                     "with a level field. Re-importing the same city updates it in place by code.")
+    imp.add_argument("files", nargs="*", metavar="FILE", help="files whose units carry their level (--level-field)")
+    imp.add_argument("--level", nargs=2, action="append", metavar=("LEVEL", "FILE"),
+                     help="a file holding the units of one level (city, district, street, community, grid); repeat")
+    imp.add_argument("--mapping", metavar="FILE", help="TOML/YAML: code, name, parent, population, level fields "
+                                                       "(and a table per level, [levels] for level values)")
+    for key, what in (("code", "the unit's code (default: code)"), ("name", "its name (default: name)"),
+                      ("parent", "its parent's code (default: parent_code if present, else found spatially)"),
+                      ("population", "residents (default: population if present)"),
+                      ("level", "its level, in files given without --level")):
+        imp.add_argument(f"--{key}-field", metavar="FIELD", help=f"the property holding {what}")
+    imp.add_argument("--level-value", action="append", metavar="VALUE=LEVEL",
+                     help="map a level field's value onto a level, e.g. 街道=street; repeat")
+    imp.add_argument("--source-crs", metavar="EPSG:…", help="the CRS of files that declare none")
+    imp.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], default="wgs84",
+                     help="lon/lat taken from a Chinese web map: gcj02 (AMap, Tencent) or bd09 (Baidu)")
+    imp.add_argument("--city-code", help="code of the city made from the top level when the files have no city")
+    imp.add_argument("--city-name", help="its name (default 全市)")
+    imp.add_argument("--replace", action="store_true",
+                     help="remove the city in the store, with all its events, if it is another one")
+    imp.set_defaults(func=_cmd_import_units)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Loading a real city's own data: unit boundaries (units.py) and events."""
