@@ -109,6 +109,20 @@ def focus_numbers(n: dict, lang: str) -> list:
     return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}") for k in STRIP]
 
 
+STRIP_MAX_COLUMNS = 10  # past this a card is too narrow for a name and three numbers: add a row
+
+
+def strip_shape(n: int) -> dict:
+    """The strip's grid for n districts: one row while they fit, then as few rows as keep a card
+    wide enough, filled evenly (22 -> 3 rows of 8, not 10 + 10 + 2). Cards then show fewer
+    figures as they narrow (assets/cockpit_wall.css, by the card's own width); the focus panel
+    always shows all of them for the district in focus."""
+    rows = max(1, -(-n // STRIP_MAX_COLUMNS))
+    cols = max(1, -(-n // rows))
+    return {"className": f"wall-strip rows-{min(rows, 3)}",
+            "style": {"gridTemplateColumns": f"repeat({cols}, minmax(0, 1fr))"}}
+
+
 def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
     out = []
     for d in districts:
@@ -116,7 +130,8 @@ def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
         out.append(html.Div(
             className="strip-item" + (" focused" if d["code"] == focus else ""), **{"data-code": d["code"]},
             children=[
-                html.Div(d["name"], className="strip-name"),
+                # a long name ellipsizes (CSS); the full one is the hover title
+                html.Div(d["name"], className="strip-name", title=d["name"]),
                 html.Div(className="strip-numbers", children=[
                     html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}") for k in STRIP
                 ]),
