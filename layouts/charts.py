@@ -69,8 +69,8 @@ def by_group(rows: list[dict], lang: str) -> dict:
     top, rest = top_and_rest(rows, TOP_GROUPS)
     bars = [{"key": r["code"], "name": r["name"], "volume": r["volume"], "colour": None} for r in top]
     if rest:
-        bars.append({"key": OTHERS_KEY, "name": t("others_detail", lang).format(n=len(rest)), "label": t("others", lang),
-                     "volume": sum(r["volume"] for r in rest), "colour": OTHERS_COLOUR})
+        bars.append({"key": OTHERS_KEY, "name": t("others_detail", lang).format(n=len(rest)),
+                     "label": t("others", lang), "volume": sum(r["volume"] for r in rest), "colour": OTHERS_COLOUR})
     bars.reverse()  # plotly draws the first category at the bottom
     peak = max(b["volume"] for b in bars) or 1
     scale = [[0, "#1f4f7a"], [1, "#3fb6ff"]]
