@@ -217,6 +217,7 @@ def test_category_chart_is_top_n_and_others_adding_up_to_the_volume(dash_duo, us
             const g = document.querySelector('#group-chart .js-plotly-plot');
             return {x: g.data[0].x, names: g.data[0].customdata, ticks: g.layout.yaxis.ticktext,
                     shown: [...g.querySelectorAll('.ytick text')].map(e => e.textContent)};""")
+        card = dash_duo.find_element("#kpi-volume").text
         ranking = dash_duo.driver.execute_script(
             "return [...document.querySelectorAll('#ranking td.name a')].map(a => [a.textContent, a.title])")
         dash_duo.driver.execute_script("document.querySelector('#group-chart').scrollIntoView()")
@@ -228,14 +229,20 @@ def test_category_chart_is_top_n_and_others_adding_up_to_the_volume(dash_duo, us
     with store.engine(url).connect() as conn:
         period = period_of("custom", settings().timezone, state["from"], state["to"])
         view = unit_view(conn, state["unit"], period, Filters())
+        assert view["unit"]["level"] == "city"  # the whole city: every placed event counts
         n_groups = conn.execute(sa.text("SELECT count(*) FROM categories WHERE parent_id IS NULL")).scalar()
+        # the city's events of the period, counted from the events themselves (not the rollups)
+        counted = conn.execute(sa.text("""
+            SELECT count(*) FROM events WHERE grid_id IS NOT NULL AND reported_at >= :a AND reported_at < :b"""),
+            {"a": period.start_utc, "b": period.end_utc}).scalar()
     assert n_groups > MANY_CATEGORIES
     assert sorted(ranking) == sorted([k["name"], k["name"]] for k in view["children"])
     assert len(view["by_group"]) > TOP_GROUPS + 1  # there is a rest to sum
     bars = list(reversed(chart["x"]))  # top first
     names = list(reversed(chart["names"]))
     assert len(bars) == TOP_GROUPS + 1
-    assert sum(bars) == view["kpi"]["volume"]  # the bars add up to the unit's volume
+    assert sum(bars) == view["kpi"]["volume"] == counted  # the bars add up to the unit's volume
+    assert card == count(counted)
     ranked = sorted(view["by_group"], key=lambda r: (-r["volume"], r["code"]))
     assert bars[:TOP_GROUPS] == [r["volume"] for r in ranked[:TOP_GROUPS]]
     assert names[:TOP_GROUPS] == [r["name"] for r in ranked[:TOP_GROUPS]]  # full names on hover
