@@ -176,16 +176,16 @@ def check_wall(dash_duo, url: str, n: int, width: int, height: int) -> dict:
     return fit
 
 
-@pytest.mark.parametrize("n", [3, 16, 30])
-def test_wall_strip_fits_any_number_of_districts(dash_duo, use_store, request, n):
+@pytest.mark.parametrize("n, lang", [(3, "zh"), (16, "zh"), (30, "zh"), (30, "en")])
+def test_wall_strip_fits_any_number_of_districts(dash_duo, use_store, request, n, lang):
     url = request.getfixturevalue(f"city{n}")
     use_store(url)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        start(dash_duo, "/wall?rotate=0&kiosk=1", *SCREENS[0])
+        start(dash_duo, f"/wall?rotate=0&kiosk=1&lang={lang}", *SCREENS[0])
         for width, height in SCREENS:
             fit = check_wall(dash_duo, url, n, width, height)
-            dash_duo.driver.save_screenshot(str(ARTIFACTS / f"wall-{n}-districts-{width}x{height}.png"))
+            dash_duo.driver.save_screenshot(str(ARTIFACTS / f"wall-{n}-districts-{lang}-{width}x{height}.png"))
             if n == 30:
                 # the long names ("…高新技术产业开发区") really are shortened, and still read
                 cut = [i for i in fit["items"] if i["nameCut"]]
