@@ -54,7 +54,7 @@ window.cockpitMap = (function () {
     /* Each unit wears its name; hovering swaps the name for its numbers (a sticky tooltip). */
     function onEachFeature(feature, layer, context) {
         var h = (context && context.hideout) || {};
-        var name = feature.properties.name;
+        var name = feature.properties.label || feature.properties.name;
         var tip = (h.tips || {})[feature.properties.code];
         if (h.leaf) {
             if (tip) { layer.bindTooltip(tip, TIP); }

@@ -58,6 +58,8 @@ REFRESH = {
     "focus_name": Output("wall-focus-name", "children"),
     "focus": Output("wall-focus-numbers", "children"),
     "strip": Output("wall-district-strip", "children"),
+    "strip_class": Output("wall-district-strip", "className"),
+    "strip_style": Output("wall-district-strip", "style"),
     "overdue": Output("wall-overdue-list", "children"),
     "busiest": Output("wall-busiest", "children"),
     "ticker": Output(lid("wall", "ticker"), "children"),
@@ -95,6 +97,7 @@ def register(app: Dash) -> None:
         }
         new_sigs = {k: _sig(v) for k, v in sections.items()}
         changed = {k: new_sigs[k] != (sigs or {}).get(k) for k in SECTIONS}
+        shape = layout.strip_shape(len(view["districts"]))
         ticker, shown, fresh = ticker_patch(view["latest"], known, None, tz, lang)
         cards = sections["cards"]
         return {
@@ -103,6 +106,8 @@ def register(app: Dash) -> None:
             "focus_name": view["focus"]["name"] if changed["focus"] else no_update,
             "focus": layout.focus_numbers(view["focus"], lang) if changed["focus"] else no_update,
             "strip": layout.district_strip(view["districts"], focus, lang) if changed["strip"] else no_update,
+            "strip_class": shape["className"] if changed["strip"] else no_update,
+            "strip_style": shape["style"] if changed["strip"] else no_update,
             "overdue": layout.overdue_list(view["overdue"], now, lang) if changed["overdue"] else no_update,
             "busiest": layout.busiest_list(view["busiest"], lang) if changed["busiest"] else no_update,
             "ticker": ticker,

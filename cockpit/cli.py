@@ -92,7 +92,8 @@ def _cmd_demo(args) -> int:
             raise CockpitError(f"--now {args.now!r} is not an ISO timestamp (e.g. 2026-11-23T12:00:00+08:00)")
         if now.tzinfo is None:
             now = now.replace(tzinfo=ctx.timezone)
-    load_demo(eng, seed=args.seed, grids=args.grids, events=args.events, days=args.days, now=now,
+    load_demo(eng, seed=args.seed, grids=args.grids, events=args.events, days=args.days,
+              districts=args.districts, now=now,
               replace=args.replace, progress=lambda line: print(line, flush=True))
     return 0
 
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--grids", type=int, default=3000, help="number of grids (default 3000)")
     demo.add_argument("--events", type=int, default=511_000, help="events over the period (default ~1,400/day)")
     demo.add_argument("--days", type=int, default=365, help="length of the period, ending now (default 365)")
+    demo.add_argument("--districts", type=int,
+                      help="number of districts (top-level units); default: one per 500 grids, 2..16")
     demo.add_argument("--now", help="the demo's 'now' (ISO timestamp); default: the current time")
     demo.add_argument("--replace", action="store_true", help="wipe a store that already holds events")
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the store holds events")

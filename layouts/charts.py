@@ -5,6 +5,7 @@ property and costs more than the database query behind the view.
 """
 from __future__ import annotations
 
+from cockpit.ui.formatting import shorten, top_and_rest
 from cockpit.ui.i18n import t
 
 FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
@@ -13,6 +14,10 @@ GRID = "rgba(127, 209, 255, 0.10)"
 BLUE, TEAL = "#2f8fdc", "#3fd0b0"
 SOURCE_COLOURS = ("#2f8fdc", "#3fd0b0", "#f2c14e", "#f26b38", "#b48cf2", "#7fd1ff")
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False, "responsive": True}
+TOP_GROUPS = 8  # bars before "others": more do not fit the panel's height legibly
+LABEL_COLUMNS = 16  # a bar's label, in columns (a CJK character is two): the panel is narrow
+OTHERS_COLOUR = "#4a5f75"
+OTHERS_KEY = "*others"  # the "others" bar's position: not a category code
 
 
 def _layout(**extra) -> dict:
@@ -57,24 +62,43 @@ def trend(rows: list[dict], lang: str) -> dict:
 
 
 def by_group(rows: list[dict], lang: str) -> dict:
-    """Volume by category group, largest on top."""
+    """Volume by category group (or item, for a city without groups): the largest TOP_GROUPS
+    on top and one "others" bar summing the rest, so the bars still add up to the volume."""
     if not rows:
         return empty(t("no_data", lang))
-    rows = list(reversed(rows))
-    top = max(r["volume"] for r in rows) or 1
+    top, rest = top_and_rest(rows, TOP_GROUPS)
+    bars = [{"key": r["code"], "name": r["name"], "volume": r["volume"], "colour": None} for r in top]
+    if rest:
+        bars.append({"key": OTHERS_KEY, "name": t("others_detail", lang).format(n=len(rest)),
+                     "label": t("others", lang), "volume": sum(r["volume"] for r in rest), "colour": OTHERS_COLOUR})
+    bars.reverse()  # plotly draws the first category at the bottom
+    peak = max(b["volume"] for b in bars) or 1
+    scale = [[0, "#1f4f7a"], [1, "#3fb6ff"]]
     return {
         "data": [{
             "type": "bar", "orientation": "h",
-            "x": [r["volume"] for r in rows], "y": [r["name"] for r in rows],
-            "marker": {"color": [r["volume"] for r in rows], "colorscale": [[0, "#1f4f7a"], [1, "#3fb6ff"]],
-                       "cmin": 0, "cmax": top},
-            "text": [f"{r['volume']:,}" for r in rows], "textposition": "outside", "cliponaxis": False,
-            "textfont": {"color": TEXT, "size": 12}, "hovertemplate": "%{y}: %{x:,}<extra></extra>",
+            "x": [b["volume"] for b in bars],
+            # positions by code (names need not be unique); ticks show the name shortened
+            "y": [b["key"] for b in bars],
+            "customdata": [b["name"] for b in bars],
+            "marker": {"color": [b["colour"] or _shade(b["volume"] / peak, scale) for b in bars]},
+            "text": [f"{b['volume']:,}" for b in bars], "textposition": "outside", "cliponaxis": False,
+            "textfont": {"color": TEXT, "size": 12}, "hovertemplate": "%{customdata}: %{x:,}<extra></extra>",
         }],
         "layout": _layout(bargap=0.3, showlegend=False, margin={"l": 8, "r": 48, "t": 4, "b": 4},
-                          xaxis={"visible": False, "range": [0, top * 1.02]},
-                          yaxis={"showgrid": False, "ticksuffix": "  ", "automargin": True}),
+                          xaxis={"visible": False, "range": [0, peak * 1.02]},
+                          yaxis={"showgrid": False, "ticksuffix": "  ", "automargin": True,
+                                 "tickmode": "array", "tickvals": [b["key"] for b in bars],
+                                 "ticktext": [shorten(b.get("label", b["name"]), LABEL_COLUMNS) for b in bars]}),
     }
+
+
+def _shade(share: float, scale: list) -> str:
+    """The colour at `share` (0..1) between the scale's two ends: a plain colour per bar, so the
+    "others" bar can be grey beside them."""
+    (_, lo), (_, hi) = scale
+    a, b = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (lo, hi))
+    return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b))
 
 
 def by_source(rows: list[dict], lang: str) -> dict:

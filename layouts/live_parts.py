@@ -87,7 +87,8 @@ def ticker_item(ev: dict, tz, lang: str) -> html.Li:
         children=[
             html.Span(at.strftime("%H:%M:%S"), className="tick-time"),
             html.Span(t(f"source_{ev['source']}", lang), className="tick-src"),
-            html.Span(ev["category"], className="tick-cat"),
-            html.Span(where, className="tick-place"),
+            # both ellipsize on the wall (CSS): the full text is the hover title
+            html.Span(ev["category"], className="tick-cat", title=ev["category"]),
+            html.Span(where, className="tick-place", title=where),
         ],
     )

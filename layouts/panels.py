@@ -185,7 +185,8 @@ def ranking(view: dict, state: ViewState, lang: str) -> html.Table:
     body = []
     for c in sorted(view["children"], key=lambda c: (-c["volume"], c["code"])):
         body.append(html.Tr([
-            html.Td(dcc.Link(c["name"], href=href(state.at(c["code"])))),
+            # a long name ellipsizes (CSS); the full one is the hover title
+            html.Td(dcc.Link(c["name"], href=href(state.at(c["code"])), title=c["name"]), className="name"),
             html.Td(count(c["volume"]), className="num"),
             *[html.Td(percent(c[r]), className="num" + (" missing" if c[r] is None else "")) for r in RATES],
             html.Td(count(c["open"]), className="num"),

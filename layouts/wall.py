@@ -109,6 +109,20 @@ def focus_numbers(n: dict, lang: str) -> list:
     return [html.Span([html.B(shown[k]), f" {t(k, lang)}"], className=f"focus-{k}") for k in STRIP]
 
 
+STRIP_MAX_COLUMNS = 8  # past this a card is too narrow for a name and three five-digit figures: add a row
+
+
+def strip_shape(n: int) -> dict:
+    """The strip's grid for n districts: one row while they fit, then as few rows as keep a card
+    wide enough, filled evenly (22 -> rows of 8, 8, 6; 12 -> 6 + 6, not 8 + 4). Cards then show
+    fewer figures as they narrow (assets/cockpit_wall.css, by the card's own width); the focus
+    panel always shows all of them for the district in focus."""
+    rows = max(1, -(-n // STRIP_MAX_COLUMNS))
+    cols = max(1, -(-n // rows))
+    return {"className": f"wall-strip rows-{min(rows, 3)}",
+            "style": {"gridTemplateColumns": f"repeat({cols}, minmax(0, 1fr))"}}
+
+
 def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
     out = []
     for d in districts:
@@ -116,7 +130,8 @@ def district_strip(districts: list[dict], focus: str | None, lang: str) -> list:
         out.append(html.Div(
             className="strip-item" + (" focused" if d["code"] == focus else ""), **{"data-code": d["code"]},
             children=[
-                html.Div(d["name"], className="strip-name"),
+                # a long name ellipsizes (CSS); the full one is the hover title
+                html.Div(d["name"], className="strip-name", title=d["name"]),
                 html.Div(className="strip-numbers", children=[
                     html.Div([html.B(shown[k]), html.Span(t(k, lang))], className=f"strip-{k}") for k in STRIP
                 ]),
@@ -128,8 +143,9 @@ def overdue_list(rows: list[dict], now, lang: str) -> list:
     if not rows:
         return [html.Div(t("nothing_overdue", lang), className="muted")]
     return [html.Div(className="list-row", **{"data-event": str(r["id"])}, children=[
-        html.Span(r["category"], className="list-main"),
-        html.Span(place_label(r["place"]), className="list-place"),
+        # names and places ellipsize (CSS): the full text is the hover title
+        html.Span(r["category"], className="list-main", title=r["category"]),
+        html.Span(place_label(r["place"]), className="list-place", title=place_label(r["place"])),
         html.Span(t("overdue_by", lang).format(d=duration((now - r["deadline_at"]).total_seconds() / 60, lang)),
                   className="list-figure late"),
     ]) for r in rows]
@@ -140,8 +156,9 @@ def busiest_list(rows: list[dict], lang: str) -> list:
         return [html.Div(t("nothing_recent", lang), className="muted")]
     top = max(r["n"] for r in rows)
     return [html.Div(className="list-row", **{"data-code": r["code"]}, children=[
-        html.Span(r["name"], className="list-main"),
-        html.Span(place_label(r["place"], with_unit=False), className="list-place"),
+        html.Span(r["name"], className="list-main", title=r["name"]),
+        html.Span(place_label(r["place"], with_unit=False), className="list-place",
+                  title=place_label(r["place"], with_unit=False)),
         html.Span(className="list-bar", children=html.Span(style={"width": f"{100 * r['n'] / top:.0f}%"})),
         html.Span(t("n_events", lang).format(n=r["n"]), className="list-figure"),
     ]) for r in rows]

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from cockpit import store
 from cockpit.demo.load import load_demo
 from cockpit.store.schema import SOURCES
+from conftest import run_cli
 
 AREA_TOLERANCE = 1e-12  # square degrees (~0.01 m²): floating-point slivers only
 
@@ -160,3 +161,34 @@ def test_demo_refuses_to_wipe_a_store_without_replace(demo_engine):
 
     with pytest.raises(CockpitError, match="--replace"):
         load_demo(demo_engine, grids=20, events=10, days=2, progress=lambda _: None)
+
+
+def test_demo_with_a_given_number_of_districts(databases):
+    """`cockpit demo --districts N`: N top-level units past the built-in list of names, some of
+    them long on purpose (the screens must shorten them), each with its own code."""
+    url = databases.create("districts")
+    r = run_cli("demo", "--districts", "30", "--grids", "300", "--events", "2000", "--days", "5", url=url)
+    assert r.returncode == 0, r.stderr
+    with store.engine(url).connect() as conn:
+        rows = conn.execute(sa.text("""
+            SELECT d.code, d.name, count(g.id) FROM units d
+            JOIN unit_closure c ON c.ancestor_id = d.id JOIN units g ON g.id = c.descendant_id AND g.level = 'grid'
+            WHERE d.level = 'district' GROUP BY d.code, d.name ORDER BY d.code""")).all()
+        lost = conn.execute(sa.text("SELECT count(*) FROM events WHERE grid_id IS NULL")).scalar()
+    assert len(rows) == 30 and len({code for code, _, _ in rows}) == 30
+    assert all(re.fullmatch(r"4403\d\d", code) and n_grids >= 8 for code, _, n_grids in rows)
+    assert max(len(name) for _, name, _ in rows) > 12
+    assert lost == 0
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--districts", "1"), "--districts must be between 2 and 97, not 1"),
+    (("--districts", "98"), "--districts must be between 2 and 97, not 98"),
+    (("--districts", "30", "--grids", "100"), "--grids must be at least 8 per district (240 for 30 districts)"),
+])
+def test_impossible_district_counts_are_one_line(empty_url, args, fragment):
+    r = run_cli("demo", *args, url=empty_url)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"cockpit: {fragment}"
+    with store.engine(empty_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM units")).scalar() == 0

@@ -26,3 +26,22 @@ def test_every_list_of_figures_follows_the_registry():
     c = Counts(volume=10, closed=8, closed_on_time=6, rated=0, satisfied=0).as_dict()
     assert {r: c[r] for r in RATES} == {"closure_rate": 0.8, "on_time_rate": 0.75, "satisfaction_rate": None}
     assert FRACTIONS["on_time_rate"] == ("closed_on_time", "closed")
+
+
+def test_shorten_counts_a_cjk_character_as_two_columns():
+    from cockpit.ui.formatting import shorten
+
+    assert shorten("龙湖区", 16) == "龙湖区"
+    assert shorten("松岗国家级高新技术产业开发区", 16) == "松岗国家级高新…"  # 7 characters + the ellipsis
+    assert shorten("Songgang National Hi-tech Zone", 16) == "Songgang Nation…"
+    assert shorten("城市道路abc", 8) == "城市道…"  # never past the width, even if a column is left over
+    assert shorten("", 4) == ""
+
+
+def test_top_and_rest_keeps_a_lone_rest_as_itself():
+    from cockpit.ui.formatting import top_and_rest
+
+    rows = [{"code": c, "volume": v} for c, v in (("A", 5), ("B", 9), ("C", 5), ("D", 1))]
+    assert top_and_rest(rows, 3) == ([rows[1], rows[0], rows[2], rows[3]], [])
+    top, rest = top_and_rest(rows, 2)
+    assert [r["code"] for r in top] == ["B", "A"] and [r["code"] for r in rest] == ["C", "D"]

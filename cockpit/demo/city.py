@@ -20,6 +20,17 @@ _FIRST = "东西南北新龙凤金银玉翠碧青石松竹梅兰桃李杏柳荷�
 _SECOND = "湖山园湾林苑岭坑田塘村桥城门港华安兴和盛丰源泉溪景峰岗洲浦坊亭阁庄湾沙头围"
 _DISTRICTS = ["龙湖", "新安", "翠湖", "莲花", "桃源", "滨海", "锦绣", "金山", "银湖", "凤凰", "梅林", "松岗",
               "观澜", "清溪", "福田", "南湾"]
+# Past the list: plain numbered districts, and every other one a long name on purpose, as real
+# cities have ("…国家级高新技术产业开发区"), so the screens are exercised on names that must be shortened.
+_LONG_SUFFIX = "国家级高新技术产业开发区"
+MAX_DISTRICTS = 97  # district codes are the city's first four digits + two (03..99)
+
+
+def district_names(n: int) -> list[str]:
+    names = [d + "区" for d in _DISTRICTS[:n]]
+    for k in range(len(names), n):
+        names.append(f"第{k + 1}区" if k % 2 == 0 else _DISTRICTS[k % len(_DISTRICTS)] + _LONG_SUFFIX)
+    return names
 
 
 @dataclass
@@ -131,9 +142,11 @@ def _mass(geoms: list[MultiPolygon], rng: np.random.Generator) -> np.ndarray:
     return shapely.area(arr) * _density(x, y).reshape(len(arr), 64).mean(axis=1)
 
 
-def build_city(rng: np.random.Generator, grids: int = 3000) -> City:
-    """City -> districts -> streets -> communities -> grids, about `grids` grids."""
-    n_districts = int(np.clip(round(grids / 500), 2, len(_DISTRICTS)))
+def build_city(rng: np.random.Generator, grids: int = 3000, districts: int | None = None) -> City:
+    """City -> districts -> streets -> communities -> grids, about `grids` grids.
+
+    `districts` fixes the number of top-level units; by default it follows `grids`."""
+    n_districts = districts or int(np.clip(round(grids / 500), 2, len(_DISTRICTS)))
     counts = {"district": n_districts, "street": max(n_districts, grids // 50),
               "community": max(n_districts, grids // 5), "grid": grids}
     city = City()
@@ -150,7 +163,7 @@ def build_city(rng: np.random.Generator, grids: int = 3000) -> City:
             parent = city.units[p]
             pieces = _split(parent.geom, int(n), rng)
             if level == "district":
-                names = [d + "区" for d in _DISTRICTS[: len(pieces)]]
+                names = district_names(len(pieces))
             elif level == "grid":
                 names = [f"{parent.name}第{k + 1}网格" for k in range(len(pieces))]
             else:

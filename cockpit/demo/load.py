@@ -19,7 +19,7 @@ from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, c
 from cockpit.metrics.measures import MEASURES
 from cockpit.store.schema import STATUSES
 from cockpit.config import settings
-from cockpit.demo.city import City, build_city
+from cockpit.demo.city import MAX_DISTRICTS, City, build_city
 from cockpit.errors import CockpitError
 from cockpit.store.database import BULK_LOAD_KEY
 from cockpit.store.database import check, connect
@@ -184,13 +184,18 @@ def _copy_rollups(cur, parts: list[dict], above: dict[int, list[int]], plan: de.
 
 
 def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 511_000, days: int = 365,
-              now: datetime | None = None, replace: bool = False,
+              districts: int | None = None, now: datetime | None = None, replace: bool = False,
               progress: Callable[[str], None] = print) -> dict:
     """Replace the store's contents with the demo city; returns what was loaded."""
     if grids < 10:
         raise CockpitError("--grids must be at least 10")
     if events < 0 or days < 1:
         raise CockpitError("--events must be >= 0 and --days >= 1")
+    if districts is not None and not 2 <= districts <= MAX_DISTRICTS:
+        raise CockpitError(f"--districts must be between 2 and {MAX_DISTRICTS}, not {districts}")
+    if districts is not None and grids < 8 * districts:
+        # every district holds at least two streets, each two communities, each two grids
+        raise CockpitError(f"--grids must be at least 8 per district ({8 * districts} for {districts} districts)")
     check(eng, reloading=True)
     existing = count_events(eng)
     if existing and not replace:
@@ -199,7 +204,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     started = time.monotonic()
     rng = np.random.default_rng(seed)
-    city = build_city(rng, grids)
+    city = build_city(rng, grids, districts)
     progress(f"city: {len(city.units):,} units ({len(city.of_level('grid')):,} grids) "
              f"in {time.monotonic() - started:.1f} s")
 

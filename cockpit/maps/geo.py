@@ -5,9 +5,14 @@ import json
 
 import sqlalchemy as sa
 
+from cockpit.ui.formatting import shorten
+
 # Drawn at roughly a 1,000-pixel map of the parent: detail below 1/2000 of its extent is invisible.
 SIMPLIFY_FRACTION = 1 / 2000
 DECIMALS = 5  # ~1 m at these latitudes
+# A unit's name on the map, in columns (a CJK character is two): longer names ran into their
+# neighbours' ("…高新技术产业开发区"); the hover and the panels carry the full name.
+LABEL_COLUMNS = 14
 
 _FEATURES = """
     WITH frame AS (
@@ -32,7 +37,8 @@ def _collection(conn: sa.Connection, which: str, frame: int, params: dict) -> di
                 "type": "Feature",
                 "id": r.code,
                 "geometry": json.loads(r.geometry),
-                "properties": {"id": r.id, "code": r.code, "name": r.name, "level": r.level},
+                "properties": {"id": r.id, "code": r.code, "name": r.name, "level": r.level,
+                               "label": shorten(r.name, LABEL_COLUMNS)},
             }
             for r in rows
         ],

@@ -1,6 +1,8 @@
 """How numbers read on screen and in the CLI: one definition, so both agree."""
 from __future__ import annotations
 
+import unicodedata
+
 from cockpit.ui.i18n import t
 
 MISSING = "—"  # a rate with no denominator: not 0%, not NaN
@@ -25,3 +27,33 @@ def duration(minutes: float | None, lang: str = "zh") -> str:
     if minutes < DAYS_FROM:
         return t("hours", lang).format(n=f"{minutes / 60:.1f}")
     return t("days", lang).format(n=f"{minutes / 1440:.1f}")
+
+
+ELLIPSIS = "…"
+
+
+def _cols(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def shorten(name: str, width: int) -> str:
+    """`name` cut to `width` columns (a CJK character is two) with an ellipsis, for labels
+    that cannot ellipsize themselves (chart ticks); the full name goes in the hover."""
+    if sum(_cols(c) for c in name) <= width:
+        return name
+    out, used = [], _cols(ELLIPSIS)
+    for c in name:
+        if used + _cols(c) > width:
+            break
+        out.append(c)
+        used += _cols(c)
+    return "".join(out) + ELLIPSIS
+
+
+def top_and_rest(rows: list[dict], n: int, key: str = "volume") -> tuple[list[dict], list[dict]]:
+    """The n largest rows by `key` (ties by code) and the rest. A rest of one row is no rest: it
+    is shown itself, since an "others" bar would hide a name in the space that name needs."""
+    ranked = sorted(rows, key=lambda r: (-r[key], r.get("code", "")))
+    if len(ranked) <= n + 1:
+        return ranked, []
+    return ranked[:n], ranked[n:]

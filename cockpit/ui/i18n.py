@@ -42,6 +42,8 @@ LABELS: dict[str, dict[str, str]] = {
     "received": {"zh": "受理", "en": "Received"},
     "closed": {"zh": "办结", "en": "Closed"},
     "by_group": {"zh": "事项类别", "en": "By category"},
+    "others": {"zh": "其他", "en": "Others"},
+    "others_detail": {"zh": "其他 {n} 类", "en": "{n} other categories"},
     "by_source": {"zh": "来源渠道", "en": "By source"},
     "funnel": {"zh": "闭环流程", "en": "Life cycle"},
     "funnel_reached": {"zh": "到达", "en": "reached"},
