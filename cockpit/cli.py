@@ -199,6 +199,37 @@ def _cmd_api_token(args) -> int:
                 print(f"{r['name']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
             if not rows:
                 print("no API tokens yet: `cockpit api-token create NAME`")
+def _cmd_import_events(args) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.ingest import events as ingest
+
+    mapping = ingest.build_mapping(preset=args.preset, mapping_file=args.mapping, maps=args.map or [],
+                                   values=args.value or [], source=args.source, fmt=args.format,
+                                   time_formats=args.time_format or [],
+                                   default_deadline_hours=args.default_deadline_hours)
+    ctx = for_admin()
+    tz = ctx.timezone
+    if args.tz:
+        try:
+            tz = ZoneInfo(args.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CockpitError(f"--tz {args.tz!r} is not an IANA time zone (e.g. Asia/Shanghai, America/New_York)")
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        result = ingest.import_events(conn, args.file, mapping, tz, rejects=args.rejects, encoding=args.encoding,
+                                      progress=lambda line: print(line, file=sys.stderr, flush=True)
+                                      if args.verbose else None)
+        conn.commit()
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(result.lines()))
+    if not result.loaded:
+        raise CockpitError(f"{args.file}: nothing could be loaded ({sum(result.quarantined.values()):,} rows "
+                           f"quarantined, import {result.import_id})")
     return 0
 
 
@@ -282,6 +313,30 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--replace", action="store_true",
                      help="remove the city in the store, with all its events, if it is another one")
     imp.set_defaults(func=_cmd_import_units)
+    ev_imp = sub.add_parser("import-events", help="load a file of events (CSV, CSV.gz, Parquet, JSON lines, Open311)",
+                         description="Load events from a file into the store: idempotent on (source, external id); "
+                                     "rows that cannot be loaded are quarantined with their reason "
+                                     "(docs/schema.md §4, 'Importing files').")
+    ev_imp.add_argument("file")
+    ev_imp.add_argument("--preset", help="a shipped mapping: open311, hotline12345")
+    ev_imp.add_argument("--mapping", metavar="FILE.toml", help="column and value mapping (overrides the preset)")
+    ev_imp.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                     help="map one of our fields to the file's column (repeatable; overrides the mapping file)")
+    ev_imp.add_argument("--value", action="append", metavar="FIELD:THEIRS=OURS",
+                     help="map a status, source or rating value, e.g. status:已办结=closed (repeatable)")
+    ev_imp.add_argument("--source", help="the source of every row (when the file has no source column)")
+    ev_imp.add_argument("--format", choices=["csv", "parquet", "jsonl", "open311"], help="default: from the file name")
+    ev_imp.add_argument("--tz", help="IANA zone of local times without an offset (default COCKPIT_TIMEZONE)")
+    ev_imp.add_argument("--time-format", action="append", metavar="STRFTIME",
+                     help="a local time format tried before ISO 8601, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p' (repeatable)")
+    ev_imp.add_argument("--default-deadline-hours", type=float,
+                     help="deadline for rows with none and a category without deadline_hours")
+    ev_imp.add_argument("--rejects", metavar="FILE.csv", help="also write the quarantined rows here")
+    ev_imp.add_argument("--encoding", default="utf-8-sig",
+                     help="text encoding of CSV / JSON files (default UTF-8; many 12345 exports are gb18030)")
+    ev_imp.add_argument("--json", action="store_true", help="the summary as JSON")
+    ev_imp.add_argument("--verbose", action="store_true", help="progress on stderr")
+    ev_imp.set_defaults(func=_cmd_import_events)
     return p
 
 

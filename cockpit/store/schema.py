@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
 
 LEVELS = ("city", "district", "street", "community", "grid")
 SOURCES = ("hotline_12345", "grid_app", "iot", "video_ai", "mailbox", "citizen_app")
@@ -77,7 +78,9 @@ events = sa.Table(
     sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("location", Geometry("POINT", srid=4326, spatial_index=True)),
     sa.Column("grid_id", sa.Integer, sa.ForeignKey("units.id"),
-              comment="leaf unit (grid) containing location; filled by trigger when NULL; stays NULL outside all leaf units"),
+              comment="unit holding the event: the leaf unit containing location (filled by trigger when NULL; "
+                      "NULL outside all leaf units), or any unit when only that unit is known (placed only at "
+                      "this level)"),
     sa.Column("status", sa.Text, nullable=False, server_default="reported"),
     sa.Column("handling_level", sa.Text),
     sa.Column("department_id", sa.Integer, sa.ForeignKey("departments.id")),
@@ -131,4 +134,34 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.Text, nullable=False, unique=True, comment="sha256 of the token, hex"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True), comment="set: the token no longer works"),
+)
+
+# One row per `cockpit import-events` run, with its counts (cockpit/ingest/events.py).
+imports = sa.Table(
+    "imports", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("inserted", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("updated", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("unchanged", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("quarantined", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("summary", JSONB),
+)
+
+# Rows an import could not load, with their original content and why: never lost.
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("imports.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("row_no", sa.BigInteger, nullable=False),
+    sa.Column("raw", JSONB, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_quarantine_import_id_reason", "import_id", "reason"),
 )

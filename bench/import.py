@@ -1,0 +1,115 @@
+"""`cockpit import-events` speed: a 1 M-row CSV end to end, against the plain way.
+
+    .venv/bin/python bench/import.py [--rows 1000000] [--grids 3000] [--plain-sample 5000]
+
+Builds a fresh demo city without events (database `cockpit_bench_import` on the managed
+cluster), writes a hotline-style CSV to bench/out/ (local times, the demo's categories,
+points over the city's extent, so a few fall outside and are quarantined), and times the whole
+import (reading, parsing, placing, COPY, the upsert and transitions, commit). The plain way —
+one INSERT per row, the store's trigger placing each point — runs on a sample and is
+extrapolated. Ends with:
+    RESULT events_per_s=<n> rows=<n> plain_events_per_s=<n>
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from cockpit import store  # noqa: E402
+from cockpit.config import settings  # noqa: E402
+from cockpit.demo.load import load_demo  # noqa: E402
+from cockpit.ingest.events import build_mapping, import_events  # noqa: E402
+from cockpit.store import migrate  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def fresh_store(grids: int) -> sa.Engine:
+    server = store.managed_cluster().up()
+    name = "cockpit_bench_import"
+    admin = sa.make_url(server).set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    eng = store.engine(sa.make_url(server).set(database=name).render_as_string(hide_password=False))
+    migrate.upgrade(eng)
+    load_demo(eng, grids=grids, events=0, days=30, progress=lambda _: None)
+    return eng
+
+
+def write_csv(eng: sa.Engine, rows: int, path: Path) -> None:
+    with eng.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(sa.text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM units) s")).one()
+        cats = [r[0] for r in conn.execute(sa.text("SELECT code FROM categories WHERE parent_id IS NOT NULL"))]
+    rng = np.random.default_rng(7)
+    rep = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 300 * 86400, rows), unit="s")
+    closed = rng.random(rows) < 0.8
+    close = rep + pd.to_timedelta(rng.integers(600, 10 * 86400, rows), unit="s")
+    df = pd.DataFrame({
+        "工单编号": np.char.add("RX", np.arange(rows).astype(str)),
+        "诉求分类": np.array(cats)[rng.integers(0, len(cats), rows)],
+        "受理时间": rep.strftime("%Y-%m-%d %H:%M:%S"),
+        "办结时间": np.where(closed, close.strftime("%Y-%m-%d %H:%M:%S"), ""),
+        "办理状态": np.where(closed, "已办结", "处理中"),
+        "满意度评价": np.where(closed & (rng.random(rows) < 0.7), rng.integers(1, 6, rows).astype(str), ""),
+        "经度": np.round(rng.uniform(x0, x1, rows), 6),
+        "纬度": np.round(rng.uniform(y0, y1, rows), 6),
+    })
+    df.to_csv(path, index=False)
+
+
+def plain(eng: sa.Engine, path: Path, sample: int) -> float:
+    """One INSERT per row, grid from the store's trigger: what a naive loader does."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=sample)
+    started = time.monotonic()
+    with eng.begin() as conn:
+        for r in df.itertuples(index=False):
+            conn.execute(sa.text(
+                "INSERT INTO events (source, external_id, category_id, reported_at, location, status, closed_at) "
+                "VALUES ('grid_app', :id, (SELECT id FROM categories WHERE code = :cat), "
+                "CAST(:rep AS timestamp) AT TIME ZONE 'Asia/Shanghai', ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
+                ":st, CAST(NULLIF(:cl, '') AS timestamp) AT TIME ZONE 'Asia/Shanghai') "
+                "ON CONFLICT (source, external_id) DO NOTHING"),
+                {"id": r[0], "cat": r[1], "rep": r[2], "cl": r[3], "x": float(r[6]), "y": float(r[7]),
+                 "st": "closed" if r[4] == "已办结" else "handling"})
+    return sample / (time.monotonic() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--grids", type=int, default=3000)
+    ap.add_argument("--plain-sample", type=int, default=5000)
+    a = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    eng = fresh_store(a.grids)
+    path = OUT / f"import_{a.rows}.csv"
+    if not path.exists():
+        print(f"writing {path}", flush=True)
+        write_csv(eng, a.rows, path)
+    mapping = build_mapping(preset="hotline12345", maps=["category=诉求分类"])
+    started = time.monotonic()
+    with eng.connect() as conn:
+        res = import_events(conn, path, mapping, settings().timezone,
+                            progress=lambda line: print("  " + line, flush=True))
+        conn.commit()
+    took = time.monotonic() - started
+    print("\n".join(res.lines()))
+    plain_rate = plain(eng, path, a.plain_sample)
+    print(f"import: {res.read:,} rows in {took:.1f} s; plain INSERT per row: {plain_rate:,.0f} rows/s "
+          f"(on {a.plain_sample:,} rows)")
+    print(f"RESULT events_per_s={res.read / took:.0f} rows={res.read} plain_events_per_s={plain_rate:.0f}")
+
+
+if __name__ == "__main__":
+    main()
