@@ -104,3 +104,18 @@ def run_cli(*args: str, url: str | None = None, env: dict | None = None) -> subp
         full_env["COCKPIT_DATABASE_URL"] = url
     return subprocess.run([sys.executable, "-m", "cockpit.cli", *args], capture_output=True, text=True,
                           env=full_env, timeout=300)
+
+
+def start(dash_duo, path: str, width: int = 1920, height: int = 1080) -> None:
+    """Serve the app on the store in use and open `path` at an exact screen size."""
+    from cockpit.callbacks.app import create_app
+
+    dash_duo.start_server(create_app())
+    viewport(dash_duo, width, height)
+    dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
+
+
+def viewport(dash_duo, width: int, height: int) -> None:
+    """An exact viewport (a wall screen's pixels), whatever the browser window adds."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})

@@ -19,6 +19,7 @@ from cockpit.config import settings
 from cockpit.demo.load import load_demo
 from cockpit.ui.formatting import count, percent
 from cockpit.store.cluster import ManagedCluster
+from conftest import start, viewport
 
 pytestmark = pytest.mark.browser
 
@@ -48,20 +49,6 @@ def live_url(databases, use_store):
 def insert_event(url: str, tag: str) -> int:
     with store.engine(url).begin() as conn:
         return conn.execute(INSERT, {"ext": f"TEST-{tag}-{time.time_ns()}"}).scalar()
-
-
-def start(dash_duo, path: str, width: int = 1920, height: int = 1080) -> None:
-    from cockpit.callbacks.app import create_app
-
-    dash_duo.start_server(create_app())
-    viewport(dash_duo, width, height)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
-
-
-def viewport(dash_duo, width: int, height: int) -> None:
-    """An exact viewport (a wall screen's pixels), whatever the browser window adds."""
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
 def wait_text(dash_duo, selector: str, predicate, timeout: float, msg: str) -> str:

@@ -20,6 +20,7 @@ from cockpit.metrics import changes, live_view
 from cockpit.metrics.unit_view import Filters, period_of, unit_view
 from cockpit.ui.formatting import count
 from cockpit.ui.i18n import t
+from conftest import start, viewport
 
 pytestmark = pytest.mark.browser
 
@@ -121,19 +122,6 @@ def many_categories(databases) -> str:
                 THEN 3000 - 100 * substr(c.code, 2)::int ELSE 1 + (substr(c.code, 2)::int * 13) % 40 END) j
             WHERE c.code LIKE 'X%'"""))
     return url
-
-
-def start(dash_duo, path: str, width: int, height: int) -> None:
-    from cockpit.callbacks.app import create_app
-
-    dash_duo.start_server(create_app())
-    viewport(dash_duo, width, height)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
-
-
-def viewport(dash_duo, width: int, height: int) -> None:
-    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
 def districts_today(url: str) -> list[dict]:
