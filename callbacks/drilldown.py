@@ -66,6 +66,8 @@ RENDER = {
         "levels": Output("levels", "children"),
         "ranking": Output("ranking", "children"),
         "ranking_style": Output("ranking-section", "style"),
+        "placed": Output("placed-note", "children"),
+        "ranking_note": Output("ranking-note", "children"),
     },
     "grid": {
         "style": Output("events-section", "style"),
@@ -150,6 +152,7 @@ def register(app: Dash) -> None:
             return {**unchanged(RENDER), "status": errors.message(exc, lang, "drill-down view")}
 
         hideout, legends = panels.map_hideout(view, kpi, lang)
+        placed = panels.placed_note(view, lang)
         up = panels.up_href(view, state)
         unit = view["unit"]
         capped = len(events) >= MAX_GRID_EVENTS
@@ -181,6 +184,8 @@ def register(app: Dash) -> None:
                 "levels": panels.levels(view["levels"], lang),
                 "ranking": panels.ranking(view, state, lang) if not leaf else None,
                 "ranking_style": HIDDEN if leaf else SHOWN,
+                "placed": placed,
+                "ranking_note": placed,
             },
             "grid": {
                 "style": SHOWN if leaf else HIDDEN,

@@ -173,6 +173,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
                             ]),
                             html.Div(className="map-heat", children=live.heat_controls("cockpit", lang)),
                             html.Div(id="map-legend", className=f"map-legend show-{state.kpi}"),
+                            html.Div(id="placed-note", className="placed-note"),
                         ],
                     ),
                     html.Div(
@@ -199,7 +200,8 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
             html.Section(
                 id="ranking-section",
                 className="bottom-row",
-                children=_panel(t("ranking", lang), html.Div(id="ranking", className="ranking"), "panel-ranking"),
+                children=_panel(t("ranking", lang), html.Div(id="ranking", className="ranking"), "panel-ranking",
+                                extra=[html.Span("", id="ranking-note", className="panel-note placed")]),
             ),
             html.Section(
                 id="events-section",

@@ -195,6 +195,16 @@ def ranking(view: dict, state: ViewState, lang: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], className="ranking-table")
 
 
+def placed_note(view: dict, lang: str) -> str:
+    """The events held by the unit itself (none of its children has them), when there are any:
+    without it the ranking's volumes would seem to lose events against the card."""
+    n = view["placed_here"]
+    if not n:
+        return ""
+    total = view["kpi"]["volume"]
+    return t("placed_here", lang).format(n=count(n), total=count(total), rest=count(total - n))
+
+
 def view_state_marker(view: dict, kind: str) -> html.Span:
     """What is on screen, as data attributes (tests and scripts read these)."""
     p = view["period"]
@@ -203,6 +213,7 @@ def view_state_marker(view: dict, kind: str) -> html.Span:
         "data-leaf": "1" if not view["children"] else "0", "data-period": kind,
         "data-from": p["from"], "data-to": p["to"], "data-last": p["last"],
         "data-group": view["filters"]["group"] or "", "data-source": view["filters"]["source"] or "",
+        "data-placed-here": str(view["placed_here"]),
     })
 
 

@@ -179,6 +179,15 @@ def raw_stage_histogram(conn, unit_id: int, period: Period) -> dict[str, list[in
     return rollup.histograms(conn.execute(q))
 
 
+def placed_here(conn, unit_id: int, period: Period, filters: Filters, gid: int | None) -> int:
+    """Events of the period held by the unit itself, not by any unit below it ("placed only at
+    this level", docs/schema.md §4): the children's numbers add up to the unit's minus these.
+    Read raw whatever the unit's size: ix_events_grid_id_reported_at makes it an index range."""
+    q = (sa.select(sa.func.count()).select_from(events)
+         .where(events.c.grid_id == unit_id, *_in_period(events, period), *_event_filters(events, filters, gid)))
+    return conn.execute(q).scalar_one()
+
+
 # -- assembling a view ----------------------------------------------------------------------
 
 def unit_totals(conn: sa.Connection, ids: list[int], period: Period, filters: Filters = Filters(),
@@ -223,6 +232,8 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
     open_now = backlog(conn, [unit.id, *(k.id for k in kids)], filters, gid)
 
     mine = now_totals.get(unit.id, {})
+    # a leaf holds all its events itself: "only at this level" means "in none of the children"
+    placed = placed_here(conn, unit.id, period, filters, gid) if kids else 0
     groups = {g["id"]: g for g in category_groups(conn)}
     trend = {r["day"]: r for r in rows if r["g"] == 3}
     days = [period.first + timedelta(days=k) for k in range((period.end - period.first).days)]
@@ -234,6 +245,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "filters": {"group": filters.group, "source": filters.source},
         "kpi": {**counts_of(mine).as_dict(), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
         "previous": counts_of(before).as_dict(),
+        "placed_here": placed,
         "children": [
             {"code": k.code, "name": k.name, "level": k.level,
              **counts_of(now_totals.get(k.id)).as_dict(), **open_now.get(k.id, {"open": 0, "overdue": 0})}

@@ -52,6 +52,9 @@ LABELS: dict[str, dict[str, str]] = {
     "levels_title": {"zh": "处置层级", "en": "Handled at"},
     "levels_note": {"zh": "按处置层级统计的事件占比（上收比例）", "en": "share of events by handling level (escalation)"},
     "ranking": {"zh": "下级单位排行", "en": "Sub-units"},
+    "placed_here": {"zh": "另有 {n} 件仅定位到本级（未落到下级），下级合计 {rest} 件 = 本级 {total} 件 − {n} 件",
+                    "en": "{n} events placed only at this level (not in any part below): "
+                          "the parts below add up to {rest} = {total} − {n}"},
     "events_title": {"zh": "网格事件", "en": "Events in this grid"},
     "events_hint": {"zh": "点击一行查看流转记录", "en": "Click a row to see its history"},
     "history_title": {"zh": "流转记录", "en": "History"},
