@@ -287,21 +287,23 @@ def _cmd_quarantine(args) -> int:
             n = quarantine.export(conn, args.file, args.import_id, args.reason)
             print(f"{n:,} quarantined rows written to {args.file}")
         else:
-            res, left, kept = quarantine.retry(conn, mapping, tz, args.import_id, args.reason,
-                                               progress=lambda line: print(line, file=sys.stderr, flush=True)
-                                               if args.verbose else None)
+            done = quarantine.retry(conn, mapping, tz, args.import_id, args.reason,
+                                    progress=lambda line: print(line, file=sys.stderr, flush=True)
+                                    if args.verbose else None)
             conn.commit()
-            if res is None:
+            if not done:
                 print("nothing in quarantine to retry" + (" for this selection" if args.import_id or args.reason
                                                           else ""))
                 return 0
+            left, kept = sum(d[1] for d in done), sum(d[2] for d in done)
             if args.json:
-                print(json.dumps({**res.as_dict(), "left_quarantine": left, "still_quarantined": kept},
-                                 ensure_ascii=False, indent=2))
+                print(json.dumps([{**res.as_dict(), "left_quarantine": n_left, "still_quarantined": n_kept}
+                                  for res, n_left, n_kept in done], ensure_ascii=False, indent=2))
             else:
-                print("\n".join(res.lines()))
-                print(f"  left the quarantine: {left:,}; still quarantined (under their own imports): {kept:,}")
-            if not res.loaded:
+                for res, _, _ in done:
+                    print("\n".join(res.lines()))
+                print(f"left the quarantine: {left:,}; still quarantined (under their own imports): {kept:,}")
+            if not any(res.loaded for res, _, _ in done):
                 raise CockpitError(f"nothing could be loaded: the {kept:,} rows stay in quarantine with the reasons "
                                    "of this attempt (`cockpit quarantine list`)")
     return 0

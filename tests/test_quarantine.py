@@ -178,6 +178,30 @@ def test_retry_of_the_same_mapping_changes_nothing_and_keeps_the_reason(imported
     assert volume(url) == 1
 
 
+def test_retry_across_imports_loads_each_import_as_its_files_were(imported, tmp_path):
+    url, imp, mapping, df = imported
+    again = tmp_path / "次日.csv"  # the next day's export repeats the rows: same keys, same row numbers
+    df.to_csv(again, index=False)
+    r = run_cli("import-events", str(again), "--mapping", str(mapping), url=url)
+    assert r.returncode == 0, r.stderr
+    with store.engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(DISTINCT import_id), count(*) FROM quarantine")).one() == (2, 6)
+
+    r = run_cli("quarantine", "retry", "--mapping", str(mapping), "--value", "status:挂起=handling", "--json",
+                url=url)
+    assert r.returncode == 0, r.stderr
+    first, second = json.loads(r.stdout)
+    # A2 of the first file is inserted; the second file's A2 is the same event again, not a duplicate
+    assert (first["read"], first["inserted"], first["left_quarantine"], first["still_quarantined"]) == (2, 1, 1, 1)
+    assert (second["read"], second["unchanged"], second["left_quarantine"], second["still_quarantined"]) == (2, 1, 1, 1)
+    assert first["file"] == f"quarantine retry of import {imp}"
+    with store.engine(url).connect() as conn:
+        kept = conn.execute(sa.text("SELECT import_id, row_no, reason FROM quarantine ORDER BY 1, 2")).all()
+    assert [tuple(k) for k in kept] == [(imp, 3, "outside_units"), (imp, 4, "duplicate_in_file"),
+                                        (imp + 1, 3, "outside_units"), (imp + 1, 4, "duplicate_in_file")]
+    assert volume(url) == 2
+
+
 @pytest.mark.parametrize("args, says", [
     (("list", "--reason", "bogus"), "--reason 'bogus' is not a quarantine reason"),
     (("list", "--import", "999"), "--import 999: no such import"),

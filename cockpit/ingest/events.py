@@ -560,6 +560,8 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
         {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
          "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
+    # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
+    conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
     return res
 
 

@@ -2,17 +2,19 @@
 
 An operator reads why rows were rejected (`list`), takes them out as CSV (`export`, the shape of
 `import-events --rejects`), fixes the mapping and loads them again (`retry`). A retry goes through
-the importer's own `load_records` with the mapping given, as one new `imports` row (format
-`quarantine`), in one transaction:
+the importer's own `load_records` with the mapping given, as new `imports` rows (format
+`quarantine`), all in one transaction:
 
+- the rows of each original import are retried as one new import, oldest first, as the files
+  were loaded (a key in two files is an update, not a duplicate);
 - a row that now loads is **deleted** from `quarantine`: the event holds it from then on, and the
   retry's `imports` row counts it, so a "retried" flag would only keep a second copy to go stale;
 - a row that still fails **stays where it was** (its import, file name and row number: the
   operator's way back to the file) with the reason of this attempt, and `detail` names the retry.
 
-Two kinds are left out unless `--reason` names them: `duplicate_in_file` rows, because loading a
-later duplicate would overwrite the event the file's first row made; and `unreadable_row` is never
-retried: no mapping makes a record that could not be parsed readable.
+`duplicate_in_file` rows are left out unless `--reason duplicate_in_file` asks for them: loading a
+later duplicate would overwrite the event the file's first row made. `unreadable_row` rows are
+never retried: no mapping makes a record that could not be parsed readable.
 """
 from __future__ import annotations
 
@@ -92,11 +94,13 @@ def export(conn: sa.Connection, path: str | Path, import_id: int | None = None,
 
 def retry(conn: sa.Connection, mapping: Mapping, tz: ZoneInfo, import_id: int | None = None,
           reason: str | None = None, *, chunk_rows: int = CHUNK_ROWS,
-          progress: Callable[[str], None] = lambda _: None) -> tuple[Result | None, int, int]:
+          progress: Callable[[str], None] = lambda _: None) -> list[tuple[Result, int, int]]:
     """Load the selected rows again with `mapping` (committed by the caller).
 
-    Returns (the retry's result, rows that left the quarantine, rows still in it); the result is
-    None when nothing was selected.
+    The rows of each original import are loaded as one new import, oldest first, exactly as the
+    files were: within one the first row of a key wins, a later one updates what an earlier one
+    loaded. Returns per original import (the retry's result, rows that left the quarantine, rows
+    still in it); empty when nothing was selected.
     """
     if reason in NEVER_RETRIED:
         raise BadRequest(f"--reason {reason}: a record that could not be parsed is not retried; "
@@ -112,40 +116,37 @@ def retry(conn: sa.Connection, mapping: Mapping, tz: ZoneInfo, import_id: int | 
         f"SELECT row_number() OVER (ORDER BY q.import_id, q.row_no, q.id) AS seq, q.id AS qid, q.import_id "
         f"FROM quarantine q WHERE {where}"), params)
     conn.execute(sa.text("CREATE UNIQUE INDEX ON quarantine_retry (seq)"))
-    total, imports = conn.execute(sa.text(
-        "SELECT count(*), coalesce(array_agg(DISTINCT import_id ORDER BY import_id), '{}') FROM quarantine_retry")).one()
-    if total == 0:
-        conn.execute(sa.text("DROP TABLE quarantine_retry"))
-        return None, 0, 0
+    spans = conn.execute(sa.text("SELECT import_id, min(seq), max(seq) FROM quarantine_retry "
+                                 "GROUP BY import_id ORDER BY import_id")).all()
+    done = []
+    for original, first, last in spans:
+        def chunks(first=first, last=last) -> Iterator[pd.DataFrame]:
+            # record numbers are positions in the selection (the importer matches staged rows by them)
+            for start in range(first, last + 1, chunk_rows):
+                got = conn.execute(sa.text(
+                    "SELECT m.seq, q.raw::text FROM quarantine_retry m JOIN quarantine q ON q.id = m.qid "
+                    "WHERE m.seq BETWEEN :a AND :b ORDER BY m.seq"),
+                    {"a": start, "b": min(start + chunk_rows - 1, last)}).all()
+                df = _as_text(pd.DataFrame.from_records([json.loads(r[1]) for r in got]))
+                df.index = pd.Index([r[0] for r in got])
+                yield df
 
-    def chunks() -> Iterator[pd.DataFrame]:
-        # the retry's record numbers are positions in this selection: rows of several imports
-        # share row numbers, and the importer matches staged rows by their number
-        for start in range(1, total + 1, chunk_rows):
-            got = conn.execute(sa.text(
-                "SELECT m.seq, q.raw::text FROM quarantine_retry m JOIN quarantine q ON q.id = m.qid "
-                "WHERE m.seq BETWEEN :a AND :b ORDER BY m.seq"), {"a": start, "b": start + chunk_rows - 1}).all()
-            df = _as_text(pd.DataFrame.from_records([json.loads(r[1]) for r in got]))
-            df.index = pd.Index([r[0] for r in got])
-            yield df
-
-    label = "import" if len(imports) == 1 else "imports"
-    name = f"quarantine retry of {label} {', '.join(map(str, imports))}"
-    res = load_records(conn, chunks, name, "quarantine", mapping, tz, progress=progress)
-    # this attempt's rejects replace the reasons of the rows they came from, then go
-    kept = conn.execute(sa.text(
-        "UPDATE quarantine q SET reason = n.reason, detail = :detail "
-        "FROM quarantine n JOIN quarantine_retry m ON m.seq = n.row_no "
-        "WHERE n.import_id = :new AND q.id = m.qid"),
-        {"new": res.import_id, "detail": f"still rejected by retry import {res.import_id}"}).rowcount
-    left = conn.execute(sa.text(
-        "DELETE FROM quarantine q USING quarantine_retry m WHERE q.id = m.qid AND NOT EXISTS "
-        "(SELECT 1 FROM quarantine n WHERE n.import_id = :new AND n.row_no = m.seq)"),
-        {"new": res.import_id}).rowcount
-    conn.execute(sa.text("DELETE FROM quarantine WHERE import_id = :new"), {"new": res.import_id})
-    conn.execute(sa.text("UPDATE imports SET summary = summary || CAST(:s AS jsonb) WHERE id = :new"),
-                 {"new": res.import_id,
-                  "s": json.dumps({"retry_of_imports": list(imports), "left_quarantine": left,
-                                   "still_quarantined": kept})})
+        res = load_records(conn, chunks, f"quarantine retry of import {original}", "quarantine", mapping, tz,
+                           progress=progress)
+        # this attempt's rejects replace the reasons of the rows they came from, then go
+        kept = conn.execute(sa.text(
+            "UPDATE quarantine q SET reason = n.reason, detail = :detail "
+            "FROM quarantine n JOIN quarantine_retry m ON m.seq = n.row_no "
+            "WHERE n.import_id = :new AND q.id = m.qid"),
+            {"new": res.import_id, "detail": f"still rejected by retry import {res.import_id}"}).rowcount
+        left = conn.execute(sa.text(
+            "DELETE FROM quarantine q USING quarantine_retry m WHERE q.id = m.qid AND m.import_id = :old "
+            "AND NOT EXISTS (SELECT 1 FROM quarantine n WHERE n.import_id = :new AND n.row_no = m.seq)"),
+            {"new": res.import_id, "old": original}).rowcount
+        conn.execute(sa.text("DELETE FROM quarantine WHERE import_id = :new"), {"new": res.import_id})
+        conn.execute(sa.text("UPDATE imports SET summary = summary || CAST(:s AS jsonb) WHERE id = :new"),
+                     {"new": res.import_id, "s": json.dumps({"retry_of_import": original, "left_quarantine": left,
+                                                             "still_quarantined": kept})})
+        done.append((res, left, kept))
     conn.execute(sa.text("DROP TABLE quarantine_retry"))
-    return res, left, kept
+    return done
