@@ -202,6 +202,19 @@ def test_retry_across_imports_loads_each_import_as_its_files_were(imported, tmp_
     assert volume(url) == 2
 
 
+def test_a_duplicate_is_retried_only_when_asked_and_then_updates_the_event(imported):
+    url, imp, mapping, _ = imported
+    r = run_cli("quarantine", "retry", "--reason", "duplicate_in_file", "--mapping", str(mapping), "--json", url=url)
+    assert r.returncode == 0, r.stderr
+    (out,) = json.loads(r.stdout)
+    assert (out["read"], out["updated"], out["left_quarantine"]) == (1, 1, 1)
+    with store.engine(url).connect() as conn:
+        (rep,) = conn.execute(sa.text("SELECT reported_at FROM events WHERE external_id = 'A1'")).one()
+    assert rep.isoformat() == "2026-03-08T02:00:00+00:00"  # the later row's report time
+    assert {k: v[0] for k, v in quarantined(url).items()} == {("A2", 2): "unmapped_status",
+                                                              ("A3", 3): "unmapped_status"}
+
+
 @pytest.mark.parametrize("args, says", [
     (("list", "--reason", "bogus"), "--reason 'bogus' is not a quarantine reason"),
     (("list", "--import", "999"), "--import 999: no such import"),
