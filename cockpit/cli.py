@@ -199,16 +199,16 @@ def _cmd_api_token(args) -> int:
                 print(f"{r['name']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
             if not rows:
                 print("no API tokens yet: `cockpit api-token create NAME`")
-def _cmd_import_events(args) -> int:
+def _mapping_and_tz(args):
+    """The import's mapping and time zone from the flags import-events and quarantine retry share."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from cockpit import store
     from cockpit.context import for_admin
     from cockpit.ingest import events as ingest
 
     mapping = ingest.build_mapping(preset=args.preset, mapping_file=args.mapping, maps=args.map or [],
-                                   values=args.value or [], source=args.source, fmt=args.format,
-                                   time_formats=args.time_format or [],
+                                   values=args.value or [], source=args.source,
+                                   fmt=getattr(args, "format", None), time_formats=args.time_format or [],
                                    default_deadline_hours=args.default_deadline_hours)
     ctx = for_admin()
     tz = ctx.timezone
@@ -217,6 +217,14 @@ def _cmd_import_events(args) -> int:
             tz = ZoneInfo(args.tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise CockpitError(f"--tz {args.tz!r} is not an IANA time zone (e.g. Asia/Shanghai, America/New_York)")
+    return ctx, mapping, tz
+
+
+def _cmd_import_events(args) -> int:
+    from cockpit import store
+    from cockpit.ingest import events as ingest
+
+    ctx, mapping, tz = _mapping_and_tz(args)
     store.check(ctx.engine)
     with ctx.connect() as conn:
         result = ingest.import_events(conn, args.file, mapping, tz, rejects=args.rejects, encoding=args.encoding,
@@ -231,6 +239,92 @@ def _cmd_import_events(args) -> int:
         raise CockpitError(f"{args.file}: nothing could be loaded ({sum(result.quarantined.values()):,} rows "
                            f"quarantined, import {result.import_id})")
     return 0
+
+
+def _cmd_quarantine(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.ingest import quarantine
+
+    if args.action != "export" and args.file:
+        raise CockpitError(f"quarantine {args.action} takes no file ({args.file!r}); only export writes one")
+    if args.action == "export" and not args.file:
+        raise CockpitError("quarantine export needs the CSV file to write: cockpit quarantine export FILE.csv")
+    if args.limit < 1:
+        raise CockpitError("--limit must be 1 or more")
+    if args.action != "retry":
+        given = [f for f, v in (("--preset", args.preset), ("--mapping", args.mapping), ("--map", args.map),
+                                ("--value", args.value), ("--source", args.source), ("--tz", args.tz),
+                                ("--time-format", args.time_format),
+                                ("--default-deadline-hours", args.default_deadline_hours)) if v]
+        if given:
+            raise CockpitError(f"{given[0]} is for quarantine retry, not {args.action}")
+        ctx = for_admin()
+    else:
+        ctx, mapping, tz = _mapping_and_tz(args)
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        if args.action == "list":
+            groups = quarantine.counts(conn, args.import_id, args.reason)
+            if not groups:
+                print("nothing in quarantine" + (" for this selection" if args.import_id or args.reason else ""))
+                return 0
+            last = None
+            for g in groups:
+                if g["import_id"] != last:
+                    last = g["import_id"]
+                    print(f"import {last}  {g['file_name']}  ({g['started_at']:%Y-%m-%d %H:%M})")
+                print(f"  {g['reason']:<24} {g['n']:>10,}  ({quarantine.REASONS[g['reason']]})")
+            print(f"total {sum(g['n'] for g in groups):,} rows in quarantine")
+            if args.import_id is not None:
+                shown = quarantine.rows(conn, args.import_id, args.reason, limit=args.limit)
+                for r in shown:
+                    print(f"  row {r['row']:>8}  {r['reason']:<24} {r['raw']}")
+                total = sum(g["n"] for g in groups)
+                if total > len(shown):
+                    print(f"  … {total - len(shown):,} more rows (--limit, or export them)")
+        elif args.action == "export":
+            n = quarantine.export(conn, args.file, args.import_id, args.reason)
+            print(f"{n:,} quarantined rows written to {args.file}")
+        else:
+            done = quarantine.retry(conn, mapping, tz, args.import_id, args.reason,
+                                    progress=lambda line: print(line, file=sys.stderr, flush=True)
+                                    if args.verbose else None)
+            conn.commit()
+            if not done:
+                print("nothing in quarantine to retry" + (" for this selection" if args.import_id or args.reason
+                                                          else ""))
+                return 0
+            left, kept = sum(d[1] for d in done), sum(d[2] for d in done)
+            if args.json:
+                print(json.dumps([{**res.as_dict(), "left_quarantine": n_left, "still_quarantined": n_kept}
+                                  for res, n_left, n_kept in done], ensure_ascii=False, indent=2))
+            else:
+                for res, _, _ in done:
+                    print("\n".join(res.lines()))
+                print(f"left the quarantine: {left:,}; still quarantined (under their own imports): {kept:,}")
+            if not any(res.loaded for res, _, _ in done):
+                raise CockpitError(f"nothing could be loaded: the {kept:,} rows stay in quarantine with the reasons "
+                                   "of this attempt (`cockpit quarantine list`)")
+    return 0
+
+
+def _mapping_args(p: argparse.ArgumentParser, retry: bool = False) -> None:
+    """The mapping flags of import-events, also taken by quarantine retry."""
+    p.add_argument("--preset", help="a shipped mapping: open311, hotline12345")
+    p.add_argument("--mapping", metavar="FILE.toml", help="column and value mapping (overrides the preset)")
+    p.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                   help="map one of our fields to the file's column (repeatable; overrides the mapping file)")
+    p.add_argument("--value", action="append", metavar="FIELD:THEIRS=OURS",
+                   help="map a status, source or rating value, e.g. status:已办结=closed (repeatable)")
+    p.add_argument("--source", help="the source of every row (when the file has no source column)")
+    if not retry:  # quarantined rows are records already: no file format to tell
+        p.add_argument("--format", choices=["csv", "parquet", "jsonl", "open311"], help="default: from the file name")
+    p.add_argument("--tz", help="IANA zone of local times without an offset (default COCKPIT_TIMEZONE)")
+    p.add_argument("--time-format", action="append", metavar="STRFTIME",
+                   help="a local time format tried before ISO 8601, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p' (repeatable)")
+    p.add_argument("--default-deadline-hours", type=float,
+                   help="deadline for rows with none and a category without deadline_hours")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,25 +412,28 @@ def build_parser() -> argparse.ArgumentParser:
                                      "rows that cannot be loaded are quarantined with their reason "
                                      "(docs/schema.md §4, 'Importing files').")
     ev_imp.add_argument("file")
-    ev_imp.add_argument("--preset", help="a shipped mapping: open311, hotline12345")
-    ev_imp.add_argument("--mapping", metavar="FILE.toml", help="column and value mapping (overrides the preset)")
-    ev_imp.add_argument("--map", action="append", metavar="FIELD=COLUMN",
-                     help="map one of our fields to the file's column (repeatable; overrides the mapping file)")
-    ev_imp.add_argument("--value", action="append", metavar="FIELD:THEIRS=OURS",
-                     help="map a status, source or rating value, e.g. status:已办结=closed (repeatable)")
-    ev_imp.add_argument("--source", help="the source of every row (when the file has no source column)")
-    ev_imp.add_argument("--format", choices=["csv", "parquet", "jsonl", "open311"], help="default: from the file name")
-    ev_imp.add_argument("--tz", help="IANA zone of local times without an offset (default COCKPIT_TIMEZONE)")
-    ev_imp.add_argument("--time-format", action="append", metavar="STRFTIME",
-                     help="a local time format tried before ISO 8601, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p' (repeatable)")
-    ev_imp.add_argument("--default-deadline-hours", type=float,
-                     help="deadline for rows with none and a category without deadline_hours")
+    _mapping_args(ev_imp)
     ev_imp.add_argument("--rejects", metavar="FILE.csv", help="also write the quarantined rows here")
     ev_imp.add_argument("--encoding", default="utf-8-sig",
                      help="text encoding of CSV / JSON files (default UTF-8; many 12345 exports are gb18030)")
     ev_imp.add_argument("--json", action="store_true", help="the summary as JSON")
     ev_imp.add_argument("--verbose", action="store_true", help="progress on stderr")
     ev_imp.set_defaults(func=_cmd_import_events)
+
+    qua = sub.add_parser("quarantine", help="rows import-events could not load: list | export FILE.csv | retry",
+                         description="list: quarantined rows per import and reason (with --import, the rows); "
+                                     "export FILE.csv: them as CSV (row, reason, the file's columns); retry: load "
+                                     "them again with a fixed mapping (the import-events mapping flags): rows "
+                                     "that load leave the quarantine, the others stay with their new reason.")
+    qua.add_argument("action", choices=["list", "export", "retry"])
+    qua.add_argument("file", nargs="?", metavar="FILE.csv", help="export: the CSV to write")
+    qua.add_argument("--import", dest="import_id", type=int, metavar="ID", help="only this import's rows")
+    qua.add_argument("--reason", help="only rows quarantined for this reason (e.g. unmapped_status)")
+    qua.add_argument("--limit", type=int, default=50, help="list --import: rows shown (default 50)")
+    _mapping_args(qua, retry=True)
+    qua.add_argument("--json", action="store_true", help="retry: the summary as JSON")
+    qua.add_argument("--verbose", action="store_true", help="retry: progress on stderr")
+    qua.set_defaults(func=_cmd_quarantine)
     return p
 
 

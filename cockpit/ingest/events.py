@@ -517,10 +517,24 @@ def import_events(conn: sa.Connection, path: str | Path, mapping: Mapping, tz: Z
     if not path.is_file():
         raise CockpitError(f"{path}: no such file")
     fmt = mapping.format or detect_format(path)
+    res = load_records(conn, lambda: read_chunks(path, fmt, chunk_rows, encoding), str(path), fmt, mapping, tz,
+                       progress=progress)
+    if rejects:
+        _write_rejects(conn.connection.driver_connection.cursor(), res.import_id, Path(rejects))
+    return res
+
+
+def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame]], name: str, fmt: str,
+                 mapping: Mapping, tz: ZoneInfo, *, progress: Callable[[str], None] = lambda _: None) -> Result:
+    """Load text frames of records (index: the record number within `name`) as one `imports` row.
+
+    `chunks` is called once the store side is ready, so the reader may query the same connection
+    (`cockpit quarantine retry` reads the rows it retries from the store this way).
+    """
     store = Store(conn)
     import_id = conn.execute(sa.text("INSERT INTO imports (file_name, format) VALUES (:f, :fmt) RETURNING id"),
-                             {"f": str(path), "fmt": fmt}).scalar_one()
-    res = Result(import_id, str(path), fmt)
+                             {"f": name, "fmt": fmt}).scalar_one()
+    res = Result(import_id, name, fmt)
     conn.execute(sa.text(
         "CREATE TEMP TABLE import_stage (row_no bigint, source text, external_id text, category_id integer, "
         "reported_at timestamptz, deadline_at timestamptz, closed_at timestamptz, updated_at timestamptz, "
@@ -528,26 +542,26 @@ def import_events(conn: sa.Connection, path: str | Path, mapping: Mapping, tz: Z
         "department_id integer, description text, address text, reporter_name text, reporter_phone text) "
         "ON COMMIT DROP"))
     cur = conn.connection.driver_connection.cursor()
-    for chunk in read_chunks(path, fmt, chunk_rows, encoding):
+    for chunk in chunks():
         if res.read == 0:
             absent = {ours for ours, theirs in mapping.columns.items() if theirs not in chunk.columns}
             for ours in sorted(absent - mapping.optional):
-                raise CockpitError(f"{path}: mapped column {mapping.columns[ours]!r} ({ours}) is not in the file "
+                raise CockpitError(f"{name}: mapped column {mapping.columns[ours]!r} ({ours}) is not in the file "
                                    f"(its columns: {', '.join(map(str, chunk.columns[:30]))})")
             mapping = _without(mapping, absent)
         res.read += len(chunk)
         _stage_chunk(cur, chunk, mapping, tz, store, res)
         progress(f"read {res.read:,} rows")
     if res.read == 0:
-        raise CockpitError(f"{path}: holds no rows")
+        raise CockpitError(f"{name}: holds no rows")
     _finish(conn, cur, mapping, res, progress)
-    if rejects:
-        _write_rejects(cur, import_id, Path(rejects))
     conn.execute(sa.text(
         "UPDATE imports SET finished_at = now(), rows_read = :r, inserted = :i, updated = :u, unchanged = :n, "
         "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
         {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
          "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
+    # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
+    conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
     return res
 
 
@@ -831,10 +845,15 @@ def _write_rejects(cur, import_id: int, path: Path) -> None:
     """The quarantined rows as CSV: row, reason, then the file's own columns."""
     cur.execute("SELECT row_no, reason, raw::text FROM quarantine WHERE import_id = %s ORDER BY row_no",
                 (import_id,))
-    rows = cur.fetchall()
-    records = [{"row": r[0], "reason": r[1], **json.loads(r[2])} for r in rows]
-    df = pd.DataFrame.from_records(records, columns=None if records else ["row", "reason"])
+    write_rejects_csv(cur.fetchall(), path, "--rejects")
+
+
+def write_rejects_csv(rows, path: Path, flag: str, lead: tuple[str, ...] = ()) -> None:
+    """(*lead, row_no, reason, raw jsonb text) tuples as CSV: lead columns, row, reason, the file's columns."""
+    names = [*lead, "row", "reason"]
+    records = [{**dict(zip(names, r[:-1])), **json.loads(r[-1])} for r in rows]
+    df = pd.DataFrame.from_records(records, columns=None if records else names)
     try:
         df.to_csv(path, index=False)
     except OSError as exc:
-        raise CockpitError(f"--rejects {path}: cannot write ({exc.strerror})")
+        raise CockpitError(f"{flag} {path}: cannot write ({exc.strerror})")
