@@ -119,3 +119,13 @@ def viewport(dash_duo, width: int, height: int) -> None:
     """An exact viewport (a wall screen's pixels), whatever the browser window adds."""
     dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def box_city(url: str, units: list[tuple]) -> None:
+    """Units whose boundaries are lon/lat boxes: (code, name, level, parent code, (x0, y0, x1, y1))."""
+    with store.engine(url).begin() as conn:
+        for code, name, level, parent, (x0, y0, x1, y1) in units:
+            conn.execute(sa.text(
+                "INSERT INTO units (code, name, level, parent_id, geom) VALUES (:c, :n, :l, "
+                "(SELECT id FROM units WHERE code = :p), ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
+                {"c": code, "n": name, "l": level, "p": parent, "x0": x0, "y0": y0, "x1": x1, "y1": y1})

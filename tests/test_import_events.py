@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from cockpit import store
-from conftest import run_cli
+from conftest import box_city, run_cli
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -33,12 +33,8 @@ INSIDE = {"G11": (10.5, 50.5), "G12": (10.5, 51.5), "G21": (11.5, 50.5), "G22": 
 @pytest.fixture
 def city(databases) -> str:
     url = databases.create("import")
+    box_city(url, UNITS)
     with store.engine(url).begin() as conn:
-        for code, name, level, parent, (x0, y0, x1, y1) in UNITS:
-            conn.execute(sa.text(
-                "INSERT INTO units (code, name, level, parent_id, geom) VALUES (:c, :n, :l, "
-                "(SELECT id FROM units WHERE code = :p), ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
-                {"c": code, "n": name, "l": level, "p": parent, "x0": x0, "y0": y0, "x1": x1, "y1": y1})
         conn.execute(sa.text("INSERT INTO categories (code, name) VALUES ('SR', '市容环境')"))
         conn.execute(sa.text("INSERT INTO categories (code, name, parent_id, deadline_hours) "
                              "VALUES ('SR01', '暴露垃圾', (SELECT id FROM categories WHERE code = 'SR'), 24)"))

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from cockpit import store
-from conftest import run_cli
+from conftest import box_city, run_cli
 
 # two districts of one grid each (1°×1° squares)
 UNITS = [
@@ -46,12 +46,8 @@ ROWS = [  # 编号, 状态, 经度, 纬度
 @pytest.fixture
 def city(databases) -> str:
     url = databases.create("quarantine")
+    box_city(url, UNITS)
     with store.engine(url).begin() as conn:
-        for code, name, level, parent, (x0, y0, x1, y1) in UNITS:
-            conn.execute(sa.text(
-                "INSERT INTO units (code, name, level, parent_id, geom) VALUES (:c, :n, :l, "
-                "(SELECT id FROM units WHERE code = :p), ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
-                {"c": code, "n": name, "l": level, "p": parent, "x0": x0, "y0": y0, "x1": x1, "y1": y1})
         conn.execute(sa.text("INSERT INTO categories (code, name, deadline_hours) VALUES ('SR01', '暴露垃圾', 24)"))
     return url
 
