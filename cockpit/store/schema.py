@@ -89,6 +89,8 @@ events = sa.Table(
     sa.Column("rating", sa.SmallInteger, comment="1-5 stars (五星评价)"),
     sa.Column("rated_at", sa.DateTime(timezone=True)),
     sa.Column("supervised", sa.Boolean, nullable=False, server_default=sa.false(), comment="挂牌督办"),
+    sa.Column("location_approximate", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="location is a geocoding fallback point: counted in KPIs, left out of heat and spatial analysis"),
     sa.Column("description", sa.Text),
     sa.Column("address", sa.Text),
     sa.Column("reporter_name", sa.Text, comment="personal data"),
@@ -134,6 +136,9 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.Text, nullable=False, unique=True, comment="sha256 of the token, hex"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True), comment="set: the token no longer works"),
+    sa.Column("scope", sa.Text, nullable=False, server_default="read",
+              comment="read: GET the API; write: also POST events"),
+    sa.CheckConstraint("scope IN ('read', 'write')", name="scope"),
 )
 
 # One row per `cockpit import-events` run, with its counts (cockpit/ingest/events.py).
