@@ -162,3 +162,29 @@ def test_named_points_and_thresholds_from_the_mapping_file_and_bad_values(city, 
     mapping.write_text("[options]\napproximate_min_rows = 2.5\n", "utf-8")
     r = run_cli("import-events", str(tmp_path / "export.csv"), *MAP, "--mapping", str(mapping), url=city)
     assert r.returncode == 2 and "approximate_min_rows" in r.stderr
+
+
+def test_live_and_drilldown_list_an_approximate_event_but_do_not_draw_it(city):
+    from zoneinfo import ZoneInfo
+
+    from cockpit.callbacks.live_parts import heat_points
+    from cockpit.metrics import live_view, unit_view
+    from cockpit.metrics.kpi import Period
+    from cockpit.layouts.events_table import points
+
+    with store.engine(city).begin() as conn:
+        for ext, approximate in (("here", False), ("hall", True)):
+            conn.execute(sa.text(
+                "INSERT INTO events (source, external_id, category_id, reported_at, location, location_approximate) "
+                "SELECT 'grid_app', :e, id, now(), ST_SetSRID(ST_MakePoint(:x, :y), 4326), :a FROM categories"),
+                {"e": ext, "x": CITY_HALL[0], "y": CITY_HALL[1], "a": approximate})
+        latest = live_view.latest_events(conn)
+        tz = ZoneInfo("Asia/Shanghai")
+        listed = unit_view.grid_events(conn, "G22", Period.last_days(1, tz))
+    for got in (latest, listed):
+        by_ext = {e["id"]: e for e in got}
+        assert len(by_ext) == 2
+        assert sorted((e["approximate"], e["lat"] is None) for e in got) == [(False, False), (True, True)]
+    assert len(heat_points(latest)) == 1
+    listed = [{**e, "category": "x"} for e in listed]
+    assert len(points(listed, tz, "zh")["features"]) == 1

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.metrics.unit_view import Filters, backlog, children_of, counts_of, group_id, period_of, unit_totals
+from cockpit.metrics.unit_view import (Filters, backlog, children_of, counts_of, group_id, map_point, period_of,
+                                       unit_totals)
 from cockpit.metrics.kpi import Period
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.store.schema import categories, events, unit_closure, units
@@ -74,7 +75,7 @@ def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = 
     cat = categories.alias("cat")
     q = (sa.select(events.c.id, events.c.reported_at, events.c.source, events.c.status, events.c.grid_id,
                    cat.c.name.label("category"),
-                   sa.func.ST_Y(events.c.location).label("lat"), sa.func.ST_X(events.c.location).label("lon"))
+                   *map_point(events))
          .select_from(events.join(cat, cat.c.id == events.c.category_id))
          .order_by(events.c.reported_at.desc(), events.c.id.desc()).limit(limit))
     if unit_id is not None:
