@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.metrics.unit_view import (Filters, backlog, children_of, counts_of, group_id, map_point, period_of,
+from cockpit.metrics.unit_view import (Filters, backlog, card_numbers, children_of, counts_of, group_id, map_point, period_of,
                                        placed_here, unit_totals)
 from cockpit.metrics.kpi import Period
 from cockpit.metrics.kpi import unit_by_code
@@ -104,7 +104,7 @@ def unit_numbers(conn: sa.Connection, code: str | None, period: Period, filters:
     totals = unit_totals(conn, [unit.id], period, filters, gid).get(unit.id)
     open_now = backlog(conn, [unit.id], filters, gid).get(unit.id, {"open": 0, "overdue": 0})
     placed = placed_here(conn, unit.id, period, filters, gid) if children_of(conn, unit.id) else 0
-    return {"id": unit.id, **counts_of(totals).as_dict(), **open_now, "placed_here": placed}
+    return {"id": unit.id, **card_numbers(totals), **open_now, "placed_here": placed}
 
 
 def overdue_events(conn: sa.Connection, unit_id: int, limit: int = LIST_SIZE) -> list[dict]:

@@ -204,6 +204,11 @@ def counts_of(m: dict | None) -> Counts:
     return Counts(**{k: (m or {}).get(k, 0) for k in COUNT_NAMES})
 
 
+def card_numbers(m: dict | None) -> dict:
+    """The KPI counts and rates, and the closed events without a deadline (the on-time card's note)."""
+    return {**counts_of(m).as_dict(), "closed_no_deadline": int((m or {}).get("closed_no_deadline") or 0)}
+
+
 def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Filters = Filters(),
               plain: bool = False) -> dict:
     """Everything one click shows for a unit: its numbers, its children's, its panels."""
@@ -243,7 +248,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "period": {**period.as_dict(), "last": period.last.isoformat()},
         "previous_period": previous_period(period).as_dict(),
         "filters": {"group": filters.group, "source": filters.source},
-        "kpi": {**counts_of(mine).as_dict(), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
+        "kpi": {**card_numbers(mine), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
         "previous": counts_of(before).as_dict(),
         "placed_here": placed,
         "children": [
