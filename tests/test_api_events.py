@@ -135,6 +135,8 @@ def test_invalid_items_list_each_bad_field_and_nothing_is_stored(post):
         request("BAD-6", where, long=[114.0], source="fax"),
         request("BAD-7", where, status="closed"),
         request("OK-1", where),
+        request("BAD-9", where, requested_datetime="soon", status="pending", lat=1.0, long=1.0,
+                service_code="", service_name=None),
     ]
     r = send(items)
     assert r.status_code == 422, r.get_data(as_text=True)
@@ -142,8 +144,9 @@ def test_invalid_items_list_each_bad_field_and_nothing_is_stored(post):
     assert "nothing was stored" in body["error"]
     got = [(e["index"], e["field"]) for e in body["errors"]]
     assert got == [(1, "requested_datetime"), (1, "expected_datetime"), (2, "status"),
-                   (3, "service_request_id"), (4, "lat"), (5, "lat"), (5, "long"), (6, "long"), (6, "source"),
-                   (7, "updated_datetime"), (8, "service_request_id")]
+                   (3, "service_request_id"), (3, "service_code"), (4, "lat"), (5, "lat"), (5, "long"),
+                   (6, "long"), (6, "source"), (7, "updated_datetime"), (8, "service_request_id"),
+                   (9, "status"), (9, "service_code"), (9, "requested_datetime"), (9, "lat"), (9, "long")]
     messages = {(e["index"], e["field"]): e["message"] for e in body["errors"]}
     assert "'yesterday' is not a time" in messages[(1, "requested_datetime")]
     assert "'pending' is not one of" in messages[(2, "status")]

@@ -11,8 +11,10 @@ change appends a transition), as a re-import does.
 All or nothing: if the importer would quarantine any item, nothing is kept (the caller's
 transaction is rolled back) and `Invalid` lists each bad field of each bad item; the importer's
 quarantine reasons are turned into the Open311 field they are about. The importer names the
-first rule a record breaks; the time fields are each checked with its own parser, so every
-unreadable time is listed, and a value of the wrong JSON type is listed before the importer runs.
+first rule a record breaks, so the bad items go through it again with the faults found so far
+set right (a placeholder id, category or report time; an empty status) until it finds no more:
+every bad field is listed, found by the importer's own rules. A value of the wrong JSON type is
+listed before the importer runs.
 
 Source: an item's `source` (one of ours) or else the preset's own, hotline_12345 (311 is the
 citizen hotline), so an event POSTed live and the same request in a later Open311 export are
@@ -147,6 +149,56 @@ def _field_errors(reason: str, row: dict, m: Mapping, tz: ZoneInfo) -> list[tupl
     return [(None, REASONS.get(reason, reason))]
 
 
+PLACEHOLDER_TIME = "1970-01-01T00:00:00Z"  # before any close time: sets no other rule off
+
+
+def _set_right(reason: str, row: dict, m: Mapping, tz: ZoneInfo, i: int) -> dict | None:
+    """The row with the fault behind `reason` replaced by a harmless value, so the importer can
+    look at its other fields; None when nothing is left to learn (location and duplicates are the
+    importer's last rules)."""
+    c, fixed = m.columns, dict(row)
+    if reason == "missing_external_id":
+        fixed[c["external_id"]] = f"cockpit-check-{i}"
+    elif reason == "unparsable_time":
+        for field, _ in _time_errors(row, m, tz):
+            fixed[field] = PLACEHOLDER_TIME if field == c["reported_at"] else ""
+    elif reason in ("unmapped_status", "closed_without_time", "closed_before_reported"):
+        fixed[c["status"]] = ""
+        if reason == "closed_before_reported":
+            fixed[c["updated_at"]] = ""
+    elif reason == "unmapped_source":
+        fixed[SOURCE_FIELD] = ""
+    elif reason == "missing_category":
+        fixed[c["category"]] = "cockpit-check"
+    return fixed if fixed != row else None
+
+
+def _quarantined(conn: sa.Connection, import_id: int) -> list[tuple[int, str]]:
+    return conn.execute(sa.text("SELECT row_no, reason FROM quarantine WHERE import_id = :i ORDER BY row_no"),
+                        {"i": import_id}).all()
+
+
+def _check_again(conn: sa.Connection, pending: dict[int, dict], m: Mapping, tz: ZoneInfo, sender: str,
+                 errors: dict) -> None:
+    """Run the bad items (index -> row set right so far) through the importer until it finds no
+    new fault; only ever in a transaction that is then rolled back."""
+    for _ in range(len(REASONS)):  # each round sets at least one fault right: bounded
+        if not pending:
+            return
+        order = sorted(pending)
+        frame = pd.DataFrame([pending[i] for i in order], index=pd.RangeIndex(1, len(order) + 1))
+        res = load_records(conn, lambda: iter([frame]), f"api:{sender}:check", "open311", m, tz)
+        again = {}
+        for row_no, reason in _quarantined(conn, res.import_id):
+            i = order[int(row_no) - 1]
+            for field, message in _field_errors(reason, pending[i], m, tz):
+                errors.setdefault((i, field), message)
+            fixed = _set_right(reason, pending[i], m, tz, i)
+            if fixed is not None:
+                again[i] = fixed
+        pending = again
+
+
 _SNAPSHOT = sa.text("""
     SELECT k.i, e.id, md5(e::text) FROM unnest(CAST(:s AS text[]), CAST(:x AS text[])) WITH ORDINALITY
         AS k(source, external_id, i)
@@ -182,12 +234,16 @@ def store_events(conn: sa.Connection, items: list[dict], tz: ZoneInfo, sender: s
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": LOCK_KEY})
     before = _snapshot(conn, keys)
     res = load_records(conn, lambda: iter([frame]), f"api:{sender}", "open311", m, tz)
-    quarantined = conn.execute(sa.text("SELECT row_no, reason FROM quarantine WHERE import_id = :i ORDER BY row_no"),
-                               {"i": res.import_id}).all()
-    for row_no, reason in quarantined:
+    pending = {}
+    for row_no, reason in _quarantined(conn, res.import_id):
         i = int(row_no) - 1
         for field, message in _field_errors(reason, rows[i], m, tz):
             errors.setdefault((i, field), message)
+        fixed = _set_right(reason, rows[i], m, tz, i)
+        if fixed is not None:
+            pending[i] = fixed
+    if pending:
+        _check_again(conn, pending, m, tz, sender, errors)
     if errors:
         listed = [{"index": i, "field": f, "message": msg} for (i, f), msg in sorted(
             errors.items(), key=lambda kv: (kv[0][0], columns.index(kv[0][1]) if kv[0][1] in columns else 99))]
