@@ -220,7 +220,11 @@ def _mapping_and_tz(args):
     mapping = ingest.build_mapping(preset=args.preset, mapping_file=args.mapping, maps=args.map or [],
                                    values=args.value or [], source=args.source,
                                    fmt=getattr(args, "format", None), time_formats=args.time_format or [],
-                                   default_deadline_hours=args.default_deadline_hours)
+                                   default_deadline_hours=args.default_deadline_hours,
+                                   approximate_points=args.approximate_point or [],
+                                   approximate_min_rows=args.approximate_min_rows,
+                                   approximate_min_share=args.approximate_min_share,
+                                   approximate_ratio=args.approximate_ratio)
     ctx = for_admin()
     tz = ctx.timezone
     if args.tz:
@@ -267,7 +271,11 @@ def _cmd_quarantine(args) -> int:
         given = [f for f, v in (("--preset", args.preset), ("--mapping", args.mapping), ("--map", args.map),
                                 ("--value", args.value), ("--source", args.source), ("--tz", args.tz),
                                 ("--time-format", args.time_format),
-                                ("--default-deadline-hours", args.default_deadline_hours)) if v]
+                                ("--default-deadline-hours", args.default_deadline_hours),
+                                ("--approximate-point", args.approximate_point),
+                                ("--approximate-min-rows", args.approximate_min_rows),
+                                ("--approximate-min-share", args.approximate_min_share),
+                                ("--approximate-ratio", args.approximate_ratio)) if v]
         if given:
             raise CockpitError(f"{given[0]} is for quarantine retry, not {args.action}")
         ctx = for_admin()
@@ -336,6 +344,14 @@ def _mapping_args(p: argparse.ArgumentParser, retry: bool = False) -> None:
                    help="a local time format tried before ISO 8601, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p' (repeatable)")
     p.add_argument("--default-deadline-hours", type=float,
                    help="deadline for rows with none and a category without deadline_hours")
+    p.add_argument("--approximate-point", action="append", metavar="LON,LAT",
+                   help="a known geocoding fallback point: its rows are flagged approximate (repeatable)")
+    p.add_argument("--approximate-min-rows", type=int, metavar="N",
+                   help="a fallback point holds at least N rows (default 50)")
+    p.add_argument("--approximate-min-share", type=float, metavar="FRACTION",
+                   help="… and at least this share of the rows with coordinates (default 0.01)")
+    p.add_argument("--approximate-ratio", type=float, metavar="R",
+                   help="… and R times the rows of the densest real place (default 5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
