@@ -327,6 +327,35 @@ def _mapping_args(p: argparse.ArgumentParser, retry: bool = False) -> None:
                    help="deadline for rows with none and a category without deadline_hours")
 
 
+def _cmd_rank(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.metrics.ranking import rank
+
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        table = rank(conn, ctx.timezone, level=args.level, period_text=args.period, group=args.group,
+                     source=args.source, by=args.by)
+    rows = table.as_dicts()
+    if args.json:
+        print(json.dumps({**table.header(), "rows": rows}, ensure_ascii=False, indent=2))
+    elif args.csv:
+        import csv
+
+        out = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["rank"], lineterminator="\n")
+        out.writeheader()
+        for r in rows:
+            out.writerow({**r, "trend": ";".join("" if x is None else f"{x:.2f}" for x in r["trend"])})
+    else:
+        from cockpit.ui.ranking_table import text_table
+
+        from cockpit.config import settings
+
+        print(text_table(table, settings().lang))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -383,6 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local day included (default: today)")
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
     kpi.set_defaults(func=_cmd_kpi)
+
+    rk = sub.add_parser("rank", help="league table of one level's units or of the departments (一量三率)",
+                        description="Rank the units of a level (or the departments) for a period, as /rank shows "
+                                    "it: score from the 95%% Wilson lower bounds of the three rates "
+                                    "(COCKPIT_RANK_WEIGHTS), units under COCKPIT_RANK_MIN_VOLUME events not ranked.")
+    rk.add_argument("--level", help="district, street, community, grid... (the city's levels; default: the level "
+                                    "below the city)")
+    rk.add_argument("--period", required=True,
+                    help="2026-10 (month), 2026-W44 (ISO week), 2026-Q4 or 2026-10-01..2026-10-15 (days, both included)")
+    rk.add_argument("--group", help="only this category group (code)")
+    rk.add_argument("--source", help="only this channel, e.g. hotline_12345")
+    rk.add_argument("--by", choices=["unit", "department"], default="unit",
+                    help="department: rank 承办部门 (events.department_id) instead of units")
+    fmt = rk.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable output")
+    fmt.add_argument("--csv", action="store_true", help="the rows as CSV")
+    rk.set_defaults(func=_cmd_rank)
 
     imp = sub.add_parser("import-units", help="load a city's own unit boundaries (GeoJSON, GeoPackage, Shapefile)",
                          description="Load unit boundaries: one file per level (--level district FILE) or files "

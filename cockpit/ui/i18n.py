@@ -193,6 +193,41 @@ LABELS: dict[str, dict[str, str]] = {
     "n_events": {"zh": "{n}件", "en": "{n}"},
     "nothing_overdue": {"zh": "暂无超期事件", "en": "Nothing overdue"},
     "nothing_recent": {"zh": "近1小时无新事件", "en": "No events in the last hour"},
+    # -- rankings (/rank, `cockpit rank`) ---------------------------------------------------
+    "rank_link": {"zh": "排名", "en": "Rankings"},
+    "rank_title": {"zh": "排名通报", "en": "Rankings"},
+    "rank": {"zh": "名次", "en": "Rank"},
+    "rank_unit": {"zh": "单位", "en": "Unit"},
+    "rank_department": {"zh": "承办部门", "en": "Department"},
+    "per_10k": {"zh": "每万人", "en": "per 10k"},
+    "score": {"zh": "综合得分", "en": "Score"},
+    "rank_change": {"zh": "较上期", "en": "Change"},
+    "rank_trend": {"zh": "近8期得分", "en": "Last 8 periods"},
+    "rank_new": {"zh": "新", "en": "new"},
+    "not_ranked": {"zh": "不参与排名（办件量<{n}）", "en": "not ranked (n < {n})"},
+    "no_events": {"zh": "本期无事件", "en": "no events"},
+    "rank_by": {"zh": "排名对象", "en": "Rank"},
+    "by_unit": {"zh": "按单位", "en": "Units"},
+    "by_department": {"zh": "按承办部门", "en": "Departments"},
+    "level": {"zh": "层级", "en": "Level"},
+    "rank_period": {"zh": "统计期", "en": "Period"},
+    "month": {"zh": "月", "en": "Month"},
+    "week": {"zh": "周", "en": "Week"},
+    "quarter": {"zh": "季度", "en": "Quarter"},
+    "search": {"zh": "搜索", "en": "Search"},
+    "how_scored": {"zh": "评分方法", "en": "How is this scored"},
+    "how_scored_text": {
+        "zh": "综合得分 = 100 × (办结率 × {closure} + 及时率 × {on_time} + 满意率 × {satisfaction})，"
+              "每项取95%威尔逊（Wilson）置信区间的下限：样本越少，下限越低，避免“2件100%”排在“2000件99%”之前。"
+              "无分母的比率按0计。办件量不计入得分（体现需求而非绩效），但办件量少于{n}件的单位不参与排名，"
+              "本期无事件的单位列于最后。得分保留两位小数，同分同名次。名次变化与上一期比较，趋势为近8期得分。",
+        "en": "Score = 100 × (closure × {closure} + on-time × {on_time} + satisfaction × {satisfaction}), each rate "
+              "taken at the lower bound of its 95 % Wilson score interval: the fewer the events, the lower the "
+              "bound, so 2 of 2 cannot outrank 1,980 of 2,000. A rate with no denominator counts 0. Volume is "
+              "not scored (it is demand, not merit), but units with fewer than {n} events are not ranked, and "
+              "units with no events are listed last. Scores are rounded to 0.01; equal scores share a rank. "
+              "Change is against the previous period; the trend is the score of the last 8 periods."},
+    "report_slot": {"zh": "", "en": ""},
 }
 
 LANGS = ("zh", "en")
