@@ -124,6 +124,41 @@ def _cmd_kpi(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import os
+
+    from cockpit import reports, store
+    from cockpit.context import for_admin
+    from cockpit.reports.content import gather
+    from cockpit.ui.i18n import LANGS
+
+    fmt = args.format or os.path.splitext(args.out)[1].lstrip(".").lower()
+    if fmt not in reports.FORMATS:
+        raise CockpitError(f"--format {fmt or '(none)'}: choose one of {', '.join(reports.FORMATS)} "
+                           "(or end --out with .xlsx or .pdf)")
+    if args.lang not in LANGS:
+        raise CockpitError(f"--lang {args.lang!r}: choose one of {', '.join(LANGS)}")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if os.path.isdir(args.out) or not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        # said before the report is made, not after
+        raise CockpitError(f"--out {args.out}: cannot write there (" + (
+            "a folder" if os.path.isdir(args.out) else "no such folder" if not os.path.isdir(out_dir)
+            else "folder not writable") + ")")
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        report = gather(conn, ctx.timezone, period_text=args.period, level=args.level, by=args.by,
+                        group=args.group, source=args.source, lang=args.lang)
+    data = reports.render(report, fmt)
+    try:
+        with open(args.out, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise CockpitError(f"--out {args.out}: {exc.strerror or exc}") from None
+    print(f"{args.out}  {len(data):,} bytes  ({report.title} · {report.period_name})")
+    return 0
+
+
 def _cmd_simulate(args) -> int:
     from cockpit import store
     from cockpit.context import for_admin
@@ -480,6 +515,24 @@ def build_parser() -> argparse.ArgumentParser:
     qua.add_argument("--json", action="store_true", help="retry: the summary as JSON")
     qua.add_argument("--verbose", action="store_true", help="retry: progress on stderr")
     qua.set_defaults(func=_cmd_quarantine)
+
+    rep = sub.add_parser("report", help="weekly / monthly report as xlsx or pdf (一量三率, ranking, categories, "
+                                        "overdue, 督办)",
+                         description="A report for a period: the city's 一量三率 against the previous period, the "
+                                     "ranking of a level's units (as `cockpit rank`), top categories, overdue and "
+                                     "supervised events, charts. Chinese unless --lang en.")
+    rep.add_argument("--period", required=True,
+                     help="2026-10 (月报), 2026-W44 (周报), 2026-Q4 or 2026-10-01..2026-10-15 (days, both included)")
+    rep.add_argument("--level", help="the level ranked: district, street, community, grid... (default: the level "
+                                     "below the city)")
+    rep.add_argument("--by", choices=["unit", "department"], default="unit",
+                     help="department: rank 承办部门 instead of units")
+    rep.add_argument("--group", help="only this category group (code)")
+    rep.add_argument("--source", help="only this channel, e.g. hotline_12345")
+    rep.add_argument("--format", choices=["xlsx", "pdf"], help="default: from --out's extension")
+    rep.add_argument("--out", required=True, metavar="FILE", help="the file to write (replaced if it exists)")
+    rep.add_argument("--lang", default="zh", help="zh (default) or en")
+    rep.set_defaults(func=_cmd_report)
     return p
 
 
