@@ -280,3 +280,32 @@ def test_report_mistakes_are_one_line(demo_url, tmp_path):
                           "xlsx, pdf")
     assert_one_line_error(run_cli("report", "--period", MONTH, "--out", out, "--lang", "fr", url=demo_url), "--lang")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_departments_and_a_category_group(demo_url, demo_engine, tmp_path):
+    """--by department ranks 承办部门 as `cockpit rank --by department`; --group narrows every section."""
+    path = tmp_path / "dept.xlsx"
+    r = run_cli("report", "--period", MONTH, "--by", "department", "--out", str(path), url=demo_url)
+    assert r.returncode == 0, r.stderr
+    expected = cli_json(demo_url, "rank", "--period", MONTH, "--by", "department")["rows"]
+    ws = openpyxl.load_workbook(path)["排名"]
+    assert [c.value for c in ws[4]][:3] == ["名次", "承办部门", "编码"]
+    got = [(row[2], row[3]) for row in ws.iter_rows(min_row=5, values_only=True)]
+    assert got == [(e["key"], e["volume"]) for e in expected] and len(got) > 1
+
+    with demo_engine.connect() as conn:
+        group, name = conn.execute(sa.text("SELECT code, name FROM categories WHERE parent_id IS NULL "
+                                           "ORDER BY code LIMIT 1")).one()
+    path = tmp_path / "group.xlsx"
+    r = run_cli("report", "--period", MONTH, "--group", group, "--source", "hotline_12345", "--out", str(path),
+                url=demo_url)
+    assert r.returncode == 0, r.stderr
+    wb = openpyxl.load_workbook(path)
+    assert any(f"{name} · 12345热线" == c.value for c in wb["概览"]["B"])
+    volume = next(row[1].value for row in wb["概览"].iter_rows() if row[0].value == "办件量")
+    cats = list(wb["事项类别"].iter_rows(min_row=2, values_only=True))
+    assert cats and {c[1] for c in cats} == {name} and sum(c[3] for c in cats) == volume > 0
+    ranked = cli_json(demo_url, "rank", "--period", MONTH, "--group", group, "--source", "hotline_12345")["rows"]
+    assert [row[2] for row in wb["排名"].iter_rows(min_row=5, values_only=True)] == [e["key"] for e in ranked]
+    trend = list(wb["办件量趋势"].iter_rows(min_row=2, values_only=True))
+    assert sum(t[1] for t in trend) == volume
