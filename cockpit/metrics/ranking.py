@@ -277,7 +277,7 @@ def period_counts(conn, by: str, level: str | None, ps: list[Period], filters, g
     return raw_counts(conn, by, level, ps, filters, gid)
 
 
-def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None, period_text: str, group: str | None = None,
+def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None = None, period_text: str, group: str | None = None,
          source: str | None = None, by: str = "unit", weights: dict[str, float] | None = None,
          min_volume: int | None = None, plain: bool = False) -> Ranking:
     """The league table of one level's units (or of the departments) for a period."""
