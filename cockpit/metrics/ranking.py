@@ -270,11 +270,14 @@ def _by_period(rows, n: int) -> dict[int, list[dict]]:
 
 def period_counts(conn, by: str, level: str | None, ps: list[Period], filters, gid: int | None,
                   plain: bool = False) -> dict[int, list[dict]]:
-    """Counts per unit (or department) and period: the day rollups when they answer, else raw."""
+    """Counts per unit (or department) and period: the ranking rollups when they answer, else raw."""
+    if not plain and not filters.group and not filters.source and rollup.recorded_timezone(conn) == ps[0].tz.key:
+        bounds = [p.first for p in ps] + [ps[-1].end]
+        return _by_period(conn.execute(rollup.rank_counts_query(by, level, bounds)), len(ps))
     return raw_counts(conn, by, level, ps, filters, gid)
 
 
-def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None, period_text: str, group: str | None = None,
+def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None = None, period_text: str, group: str | None = None,
          source: str | None = None, by: str = "unit", weights: dict[str, float] | None = None,
          min_volume: int | None = None, plain: bool = False) -> Ranking:
     """The league table of one level's units (or of the departments) for a period."""
