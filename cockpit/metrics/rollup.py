@@ -540,7 +540,9 @@ def rank_counts_query(by: str, level: str | None, bounds: list) -> sa.Select:
     if by == "department":
         return per_holder
     h = per_holder.cte("h")
-    return (sa.select(unit_closure.c.ancestor_id.label("id"), h.c.k, *(sa.func.sum(h.c[n]).label(n) for n in COUNT_NAMES))
+    # sums of bigints are numeric: cast back, so that rows arrive as plain integers
+    return (sa.select(unit_closure.c.ancestor_id.label("id"), h.c.k,
+                      *(sa.cast(sa.func.sum(h.c[n]), sa.BigInteger).label(n) for n in COUNT_NAMES))
             .select_from(h.join(unit_closure, unit_closure.c.descendant_id == h.c.id)
                          .join(units, units.c.id == unit_closure.c.ancestor_id))
             .where(units.c.level == level).group_by(unit_closure.c.ancestor_id, h.c.k))
