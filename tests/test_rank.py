@@ -81,7 +81,9 @@ def test_wilson_without_a_denominator_is_no_rate_and_scores_nothing():
 
 
 def test_competition_ranks_share_a_place_and_skip_the_next():
-    assert competition_ranks([90.0, 80.0, 80.0, 70.0, 70.0, 70.0, 10.0]) == [1, 2, 2, 4, 4, 4, 7]
+    scores = [90.0, 80.0, 80.0, 70.0, 95.0, 70.0, 70.0, 10.0]
+    ranked = [True, True, True, True, False, True, True, True]  # 95: too few events, not ranked
+    assert competition_ranks(scores, ranked).tolist() == [1, 2, 2, 4, 0, 4, 4, 7]
 
 
 @pytest.mark.parametrize("text, says", [

@@ -28,17 +28,18 @@ the city's time zone and no category group / channel filter is set, else from ra
 """
 from __future__ import annotations
 
-import math
 import re
+from itertools import chain
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 
 from cockpit.errors import BadRequest
 from cockpit.metrics import rollup
-from cockpit.metrics.kpi import COUNT_NAMES, FIRST_YEAR, LAST_YEAR, Counts, Period, count_columns, previous_period
+from cockpit.metrics.kpi import COUNT_NAMES, FIRST_YEAR, LAST_YEAR, Period, count_columns, previous_period
 from cockpit.metrics.registry import FRACTIONS
 from cockpit.store.schema import LEVELS, departments, events, unit_closure, units
 
@@ -135,31 +136,38 @@ class Rate:
         return self.low or 0.0
 
 
-def wilson(k: int, n: int, z: float = Z95) -> Rate:
+def wilson_bounds(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw rate k/n and its 95 % Wilson score interval, elementwise; NaN where n = 0."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        # exactly 0 and 1 when k is 0 and n (rounding would leave 0.9999999999999999)
+        low = np.where(k == 0, 0.0, np.maximum(0.0, centre - half))
+        high = np.where(k == n, 1.0, np.minimum(1.0, centre + half))
+    none = n <= 0
+    return np.where(none, np.nan, p), np.where(none, np.nan, low), np.where(none, np.nan, high)
+
+
+def _rate(k, n, raw, low, high) -> Rate:
     if n <= 0:
-        return Rate(k, n, None, None, None)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # the bounds are exactly 0 and 1 when k is 0 and n (rounding would leave 0.9999999999999999)
-    return Rate(k, n, p, 0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
+        return Rate(int(k), int(n), None, None, None)
+    return Rate(int(k), int(n), float(raw), float(low), float(high))
 
 
-def rates_of(c: Counts) -> dict[str, Rate]:
-    """closure / on_time / satisfaction of the counts, with their intervals."""
-    return {name: wilson(getattr(c, FRACTIONS[key][0]), getattr(c, FRACTIONS[key][1])) for name, key in RATES.items()}
+def wilson(k: int, n: int, z: float = Z95) -> Rate:
+    raw, low, high = wilson_bounds([k], [n], z)
+    return _rate(k, n, raw[0], low[0], high[0])
 
 
-def score_of(rates: dict[str, Rate], weights: dict[str, float]) -> float:
-    return round(100 * sum(w * rates[name].adjusted for name, w in weights.items()), 2)
-
-
-def competition_ranks(scores: list[float]) -> list[int]:
-    """1, 2, 2, 4 for scores sorted best first."""
-    ranks = []
-    for i, s in enumerate(scores):
-        ranks.append(ranks[-1] if i and s == scores[i - 1] else i + 1)
-    return ranks
+def competition_ranks(scores: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """1 + how many ranked scores are higher (1, 2, 2, 4), for the ranked entries; 0 elsewhere."""
+    scores = np.asarray(scores, dtype=float)
+    ranked = np.asarray(ranked, dtype=bool)
+    asc = np.sort(scores[ranked])
+    higher = len(asc) - np.searchsorted(asc, scores, side="right")
+    return np.where(ranked, higher + 1, 0)
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -225,7 +233,7 @@ def known_levels(conn: sa.Connection) -> list[str]:
     return [lv for lv in LEVELS if lv in have]
 
 
-def _candidates(conn: sa.Connection, by: str, level: str | None) -> list[dict]:
+def _candidates(conn: sa.Connection, by: str, level: str | None) -> list[tuple]:
     """Every unit of the level (or every department): all are listed, events or not."""
     if by == "department":
         q = sa.select(departments.c.id, departments.c.code.label("key"), departments.c.name,
@@ -233,14 +241,14 @@ def _candidates(conn: sa.Connection, by: str, level: str | None) -> list[dict]:
     else:
         q = (sa.select(units.c.id, units.c.code.label("key"), units.c.name, units.c.population)
              .where(units.c.level == level).order_by(units.c.code))
-    return [r._asdict() for r in conn.execute(q)]
+    return [tuple(r) for r in conn.execute(q).all()]  # (id, key, name, population)
 
 
 def _bounds_utc(ps: list[Period]) -> list:
     return [p.start_utc for p in ps] + [ps[-1].end_utc]
 
 
-def raw_counts(conn, by: str, level: str | None, ps: list[Period], filters, gid: int | None) -> dict[int, list[dict]]:
+def raw_counts(conn, by: str, level: str | None, ps: list[Period], filters, gid: int | None) -> np.ndarray:
     """Counts per unit (or department) and period, from raw events: one scan of the 8 periods."""
     from cockpit.metrics.unit_view import _event_filters  # the drill-down's filters, as they are
 
@@ -257,23 +265,29 @@ def raw_counts(conn, by: str, level: str | None, ps: list[Period], filters, gid:
              .select_from(events.join(unit_closure, unit_closure.c.descendant_id == events.c.grid_id)
                           .join(units, units.c.id == unit_closure.c.ancestor_id))
              .where(units.c.level == level, *base))
-    return _by_period(conn.execute(q.group_by(sa.text("1"), sa.text("2"))), len(ps))
+    return _array(conn.execute(q.group_by(sa.text("1"), sa.text("2"))).all())
 
 
-def _by_period(rows, n: int) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = {}
-    for r in rows:
-        d = r._asdict()
-        out.setdefault(d.pop("id"), [{} for _ in range(n)])[d.pop("k") - 1] = d
-    return out
+def _array(rows) -> np.ndarray:
+    """Rows (id, k, *counts) as one int64 array, one row each."""
+    return np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, 2 + len(COUNT_NAMES))
 
 
 def period_counts(conn, by: str, level: str | None, ps: list[Period], filters, gid: int | None,
-                  plain: bool = False) -> dict[int, list[dict]]:
-    """Counts per unit (or department) and period: the ranking rollups when they answer, else raw."""
-    if not plain and not filters.group and not filters.source and rollup.recorded_timezone(conn) == ps[0].tz.key:
+                  plain: bool = False) -> np.ndarray:
+    """Rows (unit or department id, period 1..8, *counts) from the ranking rollups when they
+    answer, else from raw events in one scan. plain: the plain way, a GROUP BY over raw events
+    per period (the reference of the tests and the baseline of bench/rank.py)."""
+    if plain:
+        parts = []
+        for j, p in enumerate(ps):
+            part = raw_counts(conn, by, level, [p], filters, gid)
+            part[:, 1] = j + 1
+            parts.append(part)
+        return np.concatenate(parts)
+    if not filters.group and not filters.source and rollup.recorded_timezone(conn) == ps[0].tz.key:
         bounds = [p.first for p in ps] + [ps[-1].end]
-        return _by_period(conn.execute(rollup.rank_counts_query(by, level, bounds)), len(ps))
+        return _array(conn.execute(rollup.rank_counts_query(by, level, bounds)).all())
     return raw_counts(conn, by, level, ps, filters, gid)
 
 
@@ -307,41 +321,39 @@ def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None = None, period_
 
     ps = periods_back(period)
     data = period_counts(conn, by, level, ps, filters, gid, plain)
-    empty = [{} for _ in ps]
+    cands = _candidates(conn, by, level)
+    c = np.zeros((len(cands), len(ps), len(COUNT_NAMES)), dtype=np.int64)  # unit, period, count
+    ids = np.array([cand[0] for cand in cands], dtype=np.int64)
+    order = np.argsort(ids)
+    at = order[np.minimum(np.searchsorted(ids, data[:, 0], sorter=order), len(ids) - 1)] if len(ids) else []
+    keep = (ids[at] == data[:, 0]) & (data[:, 1] >= 1) & (data[:, 1] <= len(ps)) if len(ids) else []
+    c[at[keep], data[keep, 1] - 1] = data[keep, 2:]
+    col = {name: c[:, :, j] for j, name in enumerate(COUNT_NAMES)}
+    volume = col["volume"]
+    bounds = {name: wilson_bounds(col[FRACTIONS[key][0]], col[FRACTIONS[key][1]]) for name, key in RATES.items()}
+    total = np.zeros(volume.shape)
+    for name, w in weights.items():
+        total = total + w * np.nan_to_num(bounds[name][1], nan=0.0)  # no denominator: bound 0
+    scores = np.array([round(x, 2) for x in (100 * total).ravel().tolist()]).reshape(volume.shape)
+    ranked = volume >= max(min_volume, 1)
+    now_rank = competition_ranks(scores[:, -1], ranked[:, -1]).tolist()
+    before_rank = competition_ranks(scores[:, -2], ranked[:, -2]).tolist()
 
-    def counts(d: dict) -> Counts:
-        return Counts(**{n: int(d.get(n) or 0) for n in COUNT_NAMES})
-
-    def ranks_in(j: int) -> dict[int, int]:
-        """Rank of each unit in period j (min volume and ties as everywhere)."""
-        scored = []
-        for uid, per in data.items():
-            c = counts(per[j])
-            if c.volume and c.volume >= min_volume:
-                scored.append((score_of(rates_of(c), weights), uid))
-        scored.sort(key=lambda x: -x[0])
-        return dict(zip((u for _, u in scored), competition_ranks([s for s, _ in scored])))
-
-    now_ranks, before_ranks = ranks_in(len(ps) - 1), ranks_in(len(ps) - 2)
     rows = []
-    for cand in _candidates(conn, by, level):
-        per = data.get(cand["id"], empty)
-        c = counts(per[-1])
-        rates = rates_of(c)
-        trend = []
-        for d in per:
-            pc = counts(d)
-            trend.append(score_of(rates_of(pc), weights) if pc.volume else None)
-        r = now_ranks.get(cand["id"])
-        before = before_ranks.get(cand["id"])
-        pop = cand["population"]
+    for i, cand in enumerate(cands):
+        vol = int(volume[i, -1])
+        r, before = now_rank[i] or None, before_rank[i] or None
+        rates = {name: _rate(col[FRACTIONS[key][0]][i, -1], col[FRACTIONS[key][1]][i, -1],
+                             *(b[i, -1] for b in bounds[name])) for name, key in RATES.items()}
+        trend = [s if v else None for s, v in zip(scores[i].tolist(), volume[i].tolist())]
+        uid, key, name, pop = cand
         rows.append(RankRow(
-            rank=r, key=cand["key"], name=cand["name"], unit_id=cand["id"] if by == "unit" else None,
-            volume=c.volume, population=pop, per_10k=c.volume * 10_000 / pop if pop else None,
+            rank=r, key=key, name=name, unit_id=uid if by == "unit" else None,
+            volume=vol, population=pop, per_10k=vol * 10_000 / pop if pop else None,
             closure=rates["closure"], on_time=rates["on_time"], satisfaction=rates["satisfaction"],
             score=trend[-1], change=(before - r) if r is not None and before is not None else None,
             new=r is not None and before is None, trend=trend,
-            status=RANKED if r is not None else (SMALL if c.volume else EMPTY)))
+            status=RANKED if r is not None else (SMALL if vol else EMPTY)))
     order = {RANKED: 0, SMALL: 1, EMPTY: 2}
     rows.sort(key=lambda x: (order[x.status], x.rank or 0, -x.volume, x.key))
     return Ranking(by=by, level=level, period=period, previous=ps[-2], label=period_label(period, kind), kind=kind,

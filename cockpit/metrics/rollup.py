@@ -121,10 +121,11 @@ kpi_rollup = sa.Table(
 )
 
 def _rank_rollup(name: str, key: str, day_comment: str) -> sa.Table:
+    # keyed by day first: a ranking reads every unit of a few consecutive days (or months)
     return sa.Table(
         name, metadata,
-        sa.Column(key, sa.Integer, primary_key=True),
         sa.Column("day", sa.Date, primary_key=True, comment=day_comment),
+        sa.Column(key, sa.Integer, primary_key=True),
         *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in COUNT_NAMES),
     )
 
@@ -197,7 +198,7 @@ def _rank_upserts(rows: str) -> str:
         INSERT INTO {table} AS r ({key}, day, {cols})
         SELECT {source}, {day}, {sums}
         FROM {rows} AS d WHERE {source} IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT ({key}, day) DO UPDATE SET {updates}""" for table, key, source, day in RANK_ROLLUPS)
+        ON CONFLICT (day, {key}) DO UPDATE SET {updates}""" for table, key, source, day in RANK_ROLLUPS)
 
 
 def _rank_fill() -> str:
@@ -211,12 +212,12 @@ def _rank_fill() -> str:
             out.append(f"""
         INSERT INTO {table} ({key}, day, {cols})
         SELECT unit_id, date_trunc('month', day)::date, {", ".join(f"sum({n})" for n in COUNT_NAMES)}
-        FROM unit_day_rollup GROUP BY 1, 2""")
+        FROM unit_day_rollup GROUP BY 1, 2 ORDER BY 2""")
         else:
             out.append(f"""
         INSERT INTO {table} ({key}, day, {cols})
         SELECT {source}, {day}, {counts}
-        FROM events AS d WHERE {source} IS NOT NULL GROUP BY 1, 2""")
+        FROM events AS d WHERE {source} IS NOT NULL GROUP BY 1, 2 ORDER BY 2""")
     return ";".join(out)
 
 
@@ -540,7 +541,9 @@ def rank_counts_query(by: str, level: str | None, bounds: list) -> sa.Select:
     if by == "department":
         return per_holder
     h = per_holder.cte("h")
-    return (sa.select(unit_closure.c.ancestor_id.label("id"), h.c.k, *(sa.func.sum(h.c[n]).label(n) for n in COUNT_NAMES))
+    # sums of bigints are numeric: cast back, so that rows arrive as plain integers
+    return (sa.select(unit_closure.c.ancestor_id.label("id"), h.c.k,
+                      *(sa.cast(sa.func.sum(h.c[n]), sa.BigInteger).label(n) for n in COUNT_NAMES))
             .select_from(h.join(unit_closure, unit_closure.c.descendant_id == h.c.id)
                          .join(units, units.c.id == unit_closure.c.ancestor_id))
             .where(units.c.level == level).group_by(unit_closure.c.ancestor_id, h.c.k))

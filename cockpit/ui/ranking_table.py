@@ -32,12 +32,12 @@ def display_row(r: RankRow, min_volume: int, lang: str) -> dict:
     }
 
 
-def columns(ranking: Ranking, lang: str) -> list[tuple[str, str]]:
-    """(key, header) of the table, in order."""
-    who = "rank_department" if ranking.by == "department" else "rank_unit"
+def columns(by: str, lang: str) -> list[tuple[str, str]]:
+    """(key, header) of the table, in order, for ranking by unit or department."""
+    who = "rank_department" if by == "department" else "rank_unit"
     cols = [("rank", t("rank", lang)), ("key", "code" if lang == "en" else "编码"), ("name", t(who, lang)),
             ("volume", t("volume", lang))]
-    if ranking.by == "unit":
+    if by == "unit":
         cols.append(("per_10k", t("per_10k", lang)))
     cols += [(name, t(RATE_LABELS[name], lang)) for name in RATES]
     cols += [("score", t("score", lang)), ("change", t("rank_change", lang))]
@@ -50,7 +50,7 @@ def _width(s: str) -> int:
 
 def text_table(ranking: Ranking, lang: str = "zh") -> str:
     """The table as plain text for a terminal, columns aligned (CJK characters count double)."""
-    cols = columns(ranking, lang)
+    cols = columns(ranking.by, lang)
     cells = [[h for _, h in cols]] + [[display_row(r, ranking.min_volume, lang)[k] for k, _ in cols]
                                       for r in ranking.rows]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(cols))]

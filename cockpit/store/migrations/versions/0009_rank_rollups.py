@@ -9,7 +9,7 @@ periods at once (rank change and trend). kpi_rollup only holds units with leaves
 below, so grids and communities were read from raw events: 7 s for 8 months of 3,000 grids at
 10 M events. These tables hold the counts of kpi.CONDITIONS per unit holding the events
 (events.grid_id) and local day, per such unit and local month, and per department and local
-day, kept by the same statement triggers on events as kpi_rollup (re-installed here with one
+day (keyed by day first: a ranking reads all units of a few days), kept by the same statement triggers on events as kpi_rollup (re-installed here with one
 upsert more each) and filled by cockpit_rank_rollups_fill() (here, and from
 cockpit_rollup_rebuild()).
 
@@ -38,13 +38,13 @@ INSTALL = (
         TRUNCATE unit_day_rollup, unit_month_rollup, department_day_rollup;
         INSERT INTO unit_day_rollup (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, count(*), count(*) FILTER (WHERE d.closed_at IS NOT NULL), count(*) FILTER (WHERE d.closed_at <= d.deadline_at), count(*) FILTER (WHERE d.rating IS NOT NULL), count(*) FILTER (WHERE d.rating >= 4)
-        FROM events AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2;
+        FROM events AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2 ORDER BY 2;
         INSERT INTO unit_month_rollup (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT unit_id, date_trunc('month', day)::date, sum(volume), sum(closed), sum(closed_on_time), sum(rated), sum(satisfied)
-        FROM unit_day_rollup GROUP BY 1, 2;
+        FROM unit_day_rollup GROUP BY 1, 2 ORDER BY 2;
         INSERT INTO department_day_rollup (department_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.department_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, count(*), count(*) FILTER (WHERE d.closed_at IS NOT NULL), count(*) FILTER (WHERE d.closed_at <= d.deadline_at), count(*) FILTER (WHERE d.rating IS NOT NULL), count(*) FILTER (WHERE d.rating >= 4)
-        FROM events AS d WHERE d.department_id IS NOT NULL GROUP BY 1, 2;
+        FROM events AS d WHERE d.department_id IS NOT NULL GROUP BY 1, 2 ORDER BY 2;
     END $$""",
     """
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_insert() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -75,15 +75,15 @@ INSTALL = (
         INSERT INTO unit_day_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, date_trunc('month', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO department_day_rollup AS r (department_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.department_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows) AS d WHERE d.department_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (department_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, department_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         RETURN NULL;
     END $$""",
     """
@@ -115,15 +115,15 @@ INSTALL = (
         INSERT INTO unit_day_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, date_trunc('month', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO department_day_rollup AS r (department_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.department_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.department_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (department_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, department_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)
         SELECT unit_id, day, stage, bucket, sum(n) FROM (
     SELECT cl.ancestor_id AS unit_id,
@@ -180,15 +180,15 @@ INSTALL = (
         INSERT INTO unit_day_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, date_trunc('month', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (unit_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO department_day_rollup AS r (department_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.department_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.department_id IS NOT NULL GROUP BY 1, 2
-        ON CONFLICT (department_id, day) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        ON CONFLICT (day, department_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         RETURN NULL;
     END $$""",
     """
@@ -456,10 +456,10 @@ def upgrade() -> None:
     for name, key, day_comment in TABLES:
         op.create_table(
             name,
-            sa.Column(key, sa.Integer, nullable=False),
             sa.Column("day", sa.Date, nullable=False, comment=day_comment),
+            sa.Column(key, sa.Integer, nullable=False),
             *(sa.Column(c, sa.Integer, nullable=False, server_default="0") for c in COUNTS),
-            sa.PrimaryKeyConstraint(key, "day", name=f"pk_{name}"),
+            sa.PrimaryKeyConstraint("day", key, name=f"pk_{name}"),
         )
     for statement in INSTALL:
         op.execute(statement)
