@@ -16,6 +16,7 @@ from cockpit.ui.ranking_table import RATE_LABELS, columns, display_row
 from cockpit.ui.url_state import RankState
 
 from cockpit.layouts.drilldown import GRID_LOCALE, GRID_THEME
+from cockpit.layouts.report_button import report_button
 
 
 def period_options(choices: list[tuple[str, str]], current: str | None, lang: str) -> list[dict]:
@@ -116,8 +117,9 @@ def layout(lang: str, state: RankState, levels: list[str], groups: list[dict],
                     dcc.Dropdown(id="rank-source", options=[{"label": t(f"source_{s}", lang), "value": s} for s in SOURCES],
                                  value=state.source, placeholder=t("all_sources", lang), className="control filter"),
                 ]),
-                # the monthly / weekly report's download button goes here (cockpit report)
-                html.Div(id="report-slot", className="report-slot"),
+                # the monthly / weekly report's download button (cockpit report, callbacks/report_download.py)
+                html.Div(id="report-slot", className="report-slot",
+                         children=report_button(dict(periods).get(period, "range"), lang)),
                 html.A(t("cockpit_link", lang), id="cockpit-link", href=f"/?lang={lang}", className="lang-toggle"),
                 html.A(t("language", lang), id="rank-lang-toggle",
                        href=url_state.serialise_rank(RankState(state.by, level, period, state.group, state.source, other)),
