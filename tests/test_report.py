@@ -196,6 +196,8 @@ def test_xlsx_overdue_and_supervised_lists_against_plain_sql(made, demo_engine):
     assert f"共{supervised.total:,}件" in note
     assert f"办结 {supervised.closed:,}" in note and f"超期 {supervised.overdue:,}" in note
     assert len(list(ws.iter_rows(min_row=5))) == min(supervised.total, LIST_CAP)
+    highlights = [c.value for c in wb["概览"]["A"] if str(c.value).startswith("• ")]
+    assert any(f"超期未办结事件{len(overdue):,}件；本期督办事件{supervised.total:,}件" in h for h in highlights)
 
 
 # -- pdf ---------------------------------------------------------------------------------------------

@@ -27,13 +27,17 @@ def score_bars(ranking: Ranking) -> tuple[list[RankRow], int | None]:
     return ranked[:BARS_EACH_END] + ranked[-BARS_EACH_END:], BARS_EACH_END
 
 
-def nice_ticks(top: float, count: int = 5) -> list[float]:
-    """0 and round steps up to at least `top` (1, 2, 2.5 or 5 × a power of ten)."""
+def nice_ticks(top: float, count: int = 5, whole: bool = True) -> list[float]:
+    """0 and round steps up to at least `top` (1, 2, 2.5 or 5 × a power of ten; whole: at least 1,
+    for counts)."""
+    top = max(top, 1 if whole else 0)
     if top <= 0:
         return [0, 1]
     raw = top / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if whole:
+        step = max(1, math.ceil(step))
     return [i * step for i in range(int(math.ceil(top / step - 1e-9)) + 1)]
 
 

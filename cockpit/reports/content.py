@@ -23,6 +23,7 @@ from cockpit.metrics.kpi import Period, unit_by_code
 from cockpit.metrics.registry import FIGURE, PERIOD_FIGURES
 from cockpit.metrics.unit_view import Filters, _event_filters, group_id, unit_view
 from cockpit.store.schema import categories, departments, events, unit_closure, units
+from cockpit.ui.formatting import MISSING, percent
 from cockpit.ui.i18n import t
 
 LIST_CAP = 50  # events listed per list (overdue, supervised); the totals count them all
@@ -182,6 +183,50 @@ class Report:
         if self.source:
             bits.append(self.source)
         return "_".join(b.replace("/", "-").replace(" ", "-") for b in bits)
+
+    @property
+    def method_text(self) -> str:
+        """How the ranking's score is made, with this report's weights and minimum volume."""
+        w = dict(self.ranking.weights)
+        return self.t("how_scored_text", n=self.ranking.min_volume,
+                      **{k: f"{w.get(k, 0):g}" for k in ("closure", "on_time", "satisfaction")})
+
+    def list_note(self, lst: EventList, key: str) -> str:
+        """What a list holds (report_overdue_note / report_supervised_note), its total and, for the
+        supervised, how many are closed, open and overdue."""
+        parts = [self.t(key, at=self.stamp(self.as_at))]
+        parts.append(self.t("report_shown", total=f"{lst.total:,}", shown=len(lst.rows)) if lst.capped
+                     else self.t("report_all_shown", total=f"{lst.total:,}"))
+        text = ("。" if self.lang == "zh" else ". ").join(parts)
+        if lst.counts:
+            text += " · " + " · ".join(f"{self.t(k)} {lst.counts[c]:,}" for k, c in
+                                       (("closed", "closed"), ("report_open_at_end", "open"), ("overdue", "overdue")))
+        return text
+
+    @property
+    def highlights(self) -> list[str]:
+        """A few sentences a leader reads first, from the numbers below them."""
+        sep = self.t("report_list_sep")
+        h = {x.key: x for x in self.headline}
+        vol = h["volume"]
+        change = MISSING if vol.change is None else f"{vol.change * 100:+.1f}%"
+        out = [self.t("report_hl_volume", v=f"{vol.value:,}", c=change,
+                      **{k: percent(h[f"{k}_rate"].value) for k in ("closure", "on_time", "satisfaction")})]
+        ranked = [r for r in self.ranking.rows if r.status == ranking.RANKED]
+        n = min(3, len(ranked) // 2)
+        if n:
+            def names(rows):
+                return sep.join(self.paren(r.name, f"{r.score:.2f}") for r in rows)
+            out.append(self.t("report_hl_top", names=names(ranked[:n])))
+            out.append(self.t("report_hl_bottom", names=names(ranked[-n:])))
+        grew = sorted((c for c in self.categories if c.change > 0), key=lambda c: (-c.change, c.code))[:3]
+        if grew:
+            out.append(self.t("report_hl_rise", items=sep.join(
+                self.paren(c.name, f"{c.change:+,}" + ("" if c.change_pct is None else f", {c.change_pct * 100:+.1f}%"))
+                for c in grew)))
+        out.append(self.t("report_hl_overdue", at=self.stamp(self.as_at), n=f"{self.overdue.total:,}",
+                          s=f"{self.supervised.total:,}", o=f"{self.supervised.counts.get('open', 0):,}"))
+        return out
 
     def day(self, d: date, short: bool = False) -> str:
         return day_name(d, self.lang, short)

@@ -49,21 +49,10 @@ def html(report: Report) -> str:
     shown = rk.rows[:PDF_RANK_ROWS]
     score_rows, cut = charts.score_bars(rk)
     top = r.categories[:TOP_CATEGORIES]
-    stamp = r.stamp(r.as_at)
     contents = [("overview", r.t("report_headline")), ("ranking", r.t("report_ranking_of", what=r.ranked_what)),
                 ("categories", r.t("report_categories")), ("overdue", r.t("report_overdue")),
                 ("supervised", r.t("report_supervised")), ("hotspots", r.t("report_hotspots"))]
 
-    def listed(lst) -> str:
-        if lst.capped:
-            return r.t("report_shown", total=f"{lst.total:,}", shown=len(lst.rows))
-        return r.t("report_all_shown", total=f"{lst.total:,}")
-
-    sup = r.supervised
-    sup_counts = " · ".join(f"{r.t(k)} {v:,}" for k, v in (("closed", sup.counts.get("closed", 0)),
-                                                          ("report_open_at_end", sup.counts.get("open", 0)),
-                                                          ("overdue", sup.counts.get("overdue", 0))))
-    sep = "。" if r.lang == "zh" else ". "
     return template.render(
         r=r, font_stack=Markup(charts.FONT_STACK), page_label=_page_label(r),
         footer=Markup(_css_string(f"{r.title} · {r.period_name}")), contents=contents,
@@ -71,7 +60,7 @@ def html(report: Report) -> str:
         fmt_change=lambda h: _change(h, r), change_class=_change_class,
         trend_chart=Markup(charts.trend_svg(r.trend, (r.t("volume"), r.t("closed")), charts.day_tick,
                                             width=NARROW, height=300)),
-        method=_method(r), columns=columns(rk, r.lang),
+        method=r.method_text, columns=columns(rk, r.lang),
         ranking_rows=[(row, display_row(row, rk.min_volume, r.lang), Markup(charts.sparkline_svg(row.trend)))
                       for row in shown],
         cell_class=_cell_class,
@@ -84,17 +73,10 @@ def html(report: Report) -> str:
                                                     width=NARROW))
         if top else "",
         signed_pct=lambda v: MISSING if v is None else f"{v * 100:+.1f}%", pct=percent,
-        event_lists=[("overdue", r.overdue, r.t("report_overdue_note", at=stamp) + sep + listed(r.overdue), False),
-                     ("supervised", sup, r.t("report_supervised_note", at=stamp) + sep + listed(sup) + " · "
-                      + sup_counts, True)],
+        event_lists=[("overdue", r.overdue, r.list_note(r.overdue, "report_overdue_note"), False),
+                     ("supervised", r.supervised, r.list_note(r.supervised, "report_supervised_note"), True)],
         days=lambda v: "" if v is None else f"{v:.1f}",
     )
-
-
-def _method(r: Report) -> str:
-    w = dict(r.ranking.weights)
-    return r.t("how_scored_text", n=r.ranking.min_volume,
-               **{k: f"{w.get(k, 0):g}" for k in ("closure", "on_time", "satisfaction")})
 
 
 def _value(h: Headline, v) -> str:

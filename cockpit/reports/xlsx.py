@@ -34,10 +34,8 @@ def render(report: Report) -> bytes:
     _score_chart(wb, f, report)
     _trend(wb, f, report)
     _categories(wb, f, report)
-    _events(wb, f, report, report.overdue, "report_overdue",
-            report.t("report_overdue_note", at=report.stamp(report.as_at)), closed=False)
-    _events(wb, f, report, report.supervised, "report_supervised",
-            report.t("report_supervised_note", at=report.stamp(report.as_at)), closed=True)
+    _events(wb, f, report, report.overdue, "report_overdue", "report_overdue_note", closed=False)
+    _events(wb, f, report, report.supervised, "report_supervised", "report_supervised_note", closed=True)
     _hotspots(wb, f, report)
     wb.close()
     return buf.getvalue()
@@ -132,17 +130,16 @@ def _overview(wb, f, r: Report) -> None:
             _num(ws, row, 2, h.previous, f["int"])
             _num(ws, row, 3, h.change, f["rel"])
     row += 2
+    ws.write(row, 0, r.t("report_highlights"), f["label"])
+    for line in r.highlights:
+        row += 1
+        ws.write(row, 0, "• " + line, f["text"])
+    row += 2
     ws.write(row, 0, r.t("report_method"), f["label"])
-    ws.merge_range(row + 1, 0, row + 6, 4, _method_text(r), f["wrap"])
+    ws.merge_range(row + 1, 0, row + 6, 4, r.method_text, f["wrap"])
     row += 8
     ws.write(row, 0, r.t("report_hotspots"), f["label"])
     ws.write(row, 1, r.t("report_hotspots_pending"), f["muted"])
-
-
-def _method_text(r: Report) -> str:
-    w = dict(r.ranking.weights)
-    return r.t("how_scored_text", n=r.ranking.min_volume,
-               **{k: f"{w.get(k, 0):g}" for k in ("closure", "on_time", "satisfaction")})
 
 
 def _ranking(wb, f, r: Report) -> None:
@@ -294,13 +291,7 @@ def _categories(wb, f, r: Report) -> None:
 def _events(wb, f, r: Report, lst: EventList, key: str, note: str, closed: bool) -> None:
     ws = _sheet(wb, r, key)
     ws.write(0, 0, f"{r.t(key)} · {r.period_name}", f["title"])
-    total = (r.t("report_shown", total=f"{lst.total:,}", shown=len(lst.rows)) if lst.capped
-             else r.t("report_all_shown", total=f"{lst.total:,}"))
-    if lst.counts:
-        total += " · " + " · ".join(f"{r.t(k)} {v:,}" for k, v in
-                                    (("closed", lst.counts["closed"]), ("report_open_at_end", lst.counts["open"]),
-                                     ("overdue", lst.counts["overdue"])))
-    ws.write(1, 0, f"{note}。{total}" if r.lang == "zh" else f"{note}. {total}", f["subtitle"])
+    ws.write(1, 0, r.list_note(lst, note), f["subtitle"])
     head = [r.t("event_id"), r.t("col_reported"), r.t("report_category"), r.t("report_group"),
             r.t("rank_unit"), r.t("report_grid"), r.t("report_department"), r.t("col_deadline")]
     widths = [10, 16, 14, 12, 14, 20, 14, 16]

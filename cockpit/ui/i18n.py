@@ -173,7 +173,17 @@ LABELS: dict[str, dict[str, str]] = {
     "report_hotspots": {"zh": "热点预警", "en": "Hotspot warnings"},
     "report_hotspots_pending": {"zh": "热点预警 — 待热点功能上线后提供",
                                 "en": "Hotspot warnings — available once hotspot detection lands"},
-    "report_charts": {"zh": "图表", "en": "Charts"},
+    "report_highlights": {"zh": "本期要点", "en": "Highlights"},
+    "report_hl_volume": {"zh": "全市受理事件{v}件，较上期{c}；办结率{closure}，及时率{on_time}，满意率{satisfaction}。",
+                         "en": "The city received {v} events ({c} on the previous period); closure {closure}, "
+                               "on-time {on_time}, satisfaction {satisfaction}."},
+    "report_hl_top": {"zh": "综合得分居前：{names}。", "en": "Highest scores: {names}."},
+    "report_hl_bottom": {"zh": "综合得分靠后：{names}。", "en": "Lowest scores: {names}."},
+    "report_hl_rise": {"zh": "增加最多的事项：{items}。", "en": "Categories that grew most: {items}."},
+    "report_hl_overdue": {"zh": "截至{at}，超期未办结事件{n}件；本期督办事件{s}件，其中未办结{o}件。",
+                          "en": "At {at}, {n} events were open past their deadline; {s} events of the period were "
+                                "supervised, {o} of them still open."},
+    "report_list_sep": {"zh": "、", "en": ", "},
     "report_page": {"zh": "第 {n} 页", "en": "Page {n}"},
     # -- live: ticker, heat, the wall -----------------------------------------------------
     "wall_title": {"zh": "城市运行指挥大屏", "en": "City Operations Wall"},
