@@ -67,7 +67,15 @@ def cli_rows(url: str, *args: str) -> list[dict]:
 def test_pick_level_and_month_read_like_the_cli_and_open_the_drilldown(dash_duo, demo_url, use_store):
     use_store(demo_url)
     start(dash_duo, "/?lang=zh")
-    dash_duo.wait_for_element("#rank-link").click()
+    link = dash_duo.wait_for_element("#rank-link")
+    dash_duo._wait_for(lambda d: d.find_element(By.ID, "unit-name").text != "…", timeout=25, msg="/ did not render")
+    fits = dash_duo.driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return r.right <= innerWidth && r.width > 0 "
+        "&& document.documentElement.scrollWidth <= innerWidth;", link)
+    assert fits, "the header's link to /rank does not fit at 1920 px"
+    ARTIFACTS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(ARTIFACTS / "rank-link-on-drilldown-1920x1080-zh.png"))
+    link.click()
     dash_duo._wait_for(lambda d: marker(dash_duo).get("level"), timeout=25, msg="/rank did not render")
     assert "/rank" in dash_duo.driver.current_url
 
