@@ -294,6 +294,16 @@ def test_departments_and_a_category_group(demo_url, demo_engine, tmp_path):
     assert [c.value for c in ws[4]][:3] == ["名次", "承办部门", "编码"]
     got = [(row[2], row[3]) for row in ws.iter_rows(min_row=5, values_only=True)]
     assert got == [(e["key"], e["volume"]) for e in expected] and len(got) > 1
+    path = tmp_path / "dept.pdf"
+    r = run_cli("report", "--period", MONTH, "--by", "department", "--out", str(path), url=demo_url)
+    assert r.returncode == 0, r.stderr
+    with pdfplumber.open(path) as pdf:
+        page = next(p.extract_text() for p in pdf.pages if "评分方法" in (p.extract_text() or ""))
+    assert "承办部门排名" in page and "名次 编码 承办部门 办件量 办结率" in page  # no per-10k column for departments
+    lines = page.splitlines()
+    for e in expected:
+        line = next(ln for ln in lines if e["key"] in ln)
+        assert e["name"] in line and f"{e['volume']:,}" in line
 
     with demo_engine.connect() as conn:
         group, name = conn.execute(sa.text("SELECT code, name FROM categories WHERE parent_id IS NULL "

@@ -60,7 +60,7 @@ def html(report: Report) -> str:
         fmt_change=lambda h: _change(h, r), change_class=_change_class,
         trend_chart=Markup(charts.trend_svg(r.trend, (r.t("volume"), r.t("closed")), charts.day_tick,
                                             width=NARROW, height=300)),
-        method=r.method_text, columns=columns(rk, r.lang),
+        method=r.method_text, columns=columns(rk.by, r.lang),
         ranking_rows=[(row, display_row(row, rk.min_volume, r.lang), Markup(charts.sparkline_svg(row.trend)))
                       for row in shown],
         cell_class=_cell_class,
