@@ -321,3 +321,16 @@ def test_departments_and_a_category_group(demo_url, demo_engine, tmp_path):
     assert [row[2] for row in wb["排名"].iter_rows(min_row=5, values_only=True)] == [e["key"] for e in ranked]
     trend = list(wb["办件量趋势"].iter_rows(min_row=2, values_only=True))
     assert sum(t[1] for t in trend) == volume
+
+
+def test_a_period_still_running_says_so_and_draws_no_future_days(demo_url, tmp_path):
+    today = datetime.now(settings().timezone).date()
+    path = tmp_path / "now.xlsx"
+    r = run_cli("report", "--period", f"{today:%Y-%m}", "--out", str(path), url=demo_url)
+    assert r.returncode == 0, r.stderr
+    wb = openpyxl.load_workbook(path)
+    assert "本期尚未结束，数据截至" in wb["概览"]["A2"].value
+    days = [row[0].date() for row in wb["办件量趋势"].iter_rows(min_row=2, values_only=True)]
+    assert days == [today.replace(day=1) + timedelta(days=i) for i in range(today.day)]
+    r = run_cli("report", "--period", MONTH, "--out", str(tmp_path / "done.xlsx"), url=demo_url)
+    assert "尚未结束" not in openpyxl.load_workbook(tmp_path / "done.xlsx")["概览"]["A2"].value

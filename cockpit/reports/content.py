@@ -185,6 +185,11 @@ class Report:
         return "_".join(b.replace("/", "-").replace(" ", "-") for b in bits)
 
     @property
+    def running(self) -> str:
+        """'still running, figures up to …' for a period that has not ended, else ''."""
+        return self.t("report_running", at=self.stamp(self.as_at)) if self.as_at < self.period.end_utc else ""
+
+    @property
     def method_text(self) -> str:
         """How the ranking's score is made, with this report's weights and minimum volume."""
         w = dict(self.ranking.weights)
@@ -274,7 +279,9 @@ def gather(conn: sa.Connection, tz: ZoneInfo, *, period_text: str, level: str | 
 
     view = unit_view(conn, root.code, period, filters)
     headline = [_headline(key, view["kpi"], view["previous"]) for key in PERIOD_FIGURES]
-    trend = [TrendPoint(date.fromisoformat(d["day"]), d["volume"], d["closed"]) for d in view["trend"]]
+    # a period still running has no days after today yet: they are not drawn as zeros
+    trend = [TrendPoint(date.fromisoformat(d["day"]), d["volume"], d["closed"]) for d in view["trend"]
+             if date.fromisoformat(d["day"]) <= as_at.astimezone(tz).date()]
     trend_unit = "day"
     if len(trend) > DAILY_UP_TO:
         trend, trend_unit = _weekly(trend), "week"

@@ -96,7 +96,7 @@ def _overview(wb, f, r: Report) -> None:
     ws.set_column(0, 0, 22)
     ws.set_column(1, 5, 14)
     ws.write(0, 0, r.title, f["title"])
-    ws.write(1, 0, r.period_name, f["subtitle"])
+    ws.write(1, 0, r.period_name + (f" · {r.running}" if r.running else ""), f["subtitle"])
     facts = [
         ("rank_period", r.paren(r.period_name, f"{r.period.first} — {r.period.last}")),
         ("report_previous", r.paren(r.previous_name, f"{r.previous.first} — {r.previous.last}")),

@@ -173,6 +173,7 @@ LABELS: dict[str, dict[str, str]] = {
     "report_hotspots": {"zh": "热点预警", "en": "Hotspot warnings"},
     "report_hotspots_pending": {"zh": "热点预警 — 待热点功能上线后提供",
                                 "en": "Hotspot warnings — available once hotspot detection lands"},
+    "report_running": {"zh": "本期尚未结束，数据截至{at}", "en": "The period is still running: figures up to {at}"},
     "report_highlights": {"zh": "本期要点", "en": "Highlights"},
     "report_hl_volume": {"zh": "全市受理事件{v}件，较上期{c}；办结率{closure}，及时率{on_time}，满意率{satisfaction}。",
                          "en": "The city received {v} events ({c} on the previous period); closure {closure}, "
