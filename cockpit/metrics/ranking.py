@@ -22,16 +22,18 @@ The method (stated on /rank's "how is this scored" panel and in the README):
   last 8 such periods.
 - By department: events.department_id (承办部门); events without a department are in no row.
 
-The numbers come from one query over the 8 periods at once (width_bucket over their bounds):
-from unit_day_rollup / department_day_rollup (cockpit.metrics.rollup) when they are built for
-the city's time zone and no category group / channel filter is set, else from raw events.
+The counts come from one query over the 8 periods at once (width_bucket over their bounds):
+from the ranking rollups (cockpit.metrics.rollup: unit_month_rollup for whole months,
+unit_day_rollup / department_day_rollup otherwise) when they are built for the city's time zone
+and no category group or source filter is set, else from raw events; the arithmetic runs in
+numpy over one (unit, period, count) array. Measured with bench/rank.py.
 """
 from __future__ import annotations
 
 import re
-from itertools import chain
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import chain
 from zoneinfo import ZoneInfo
 
 import numpy as np
