@@ -84,7 +84,7 @@ def test_pick_level_and_month_read_like_the_cli_and_open_the_drilldown(dash_duo,
     pick(dash_duo, "rank-period", f"{month} · 月")
     dash_duo._wait_for(lambda d: marker(dash_duo).get("level") == "street" and marker(dash_duo).get("period") == month,
                        timeout=25, msg="level / month not applied")
-    assert f"level=street" in dash_duo.driver.current_url and f"period={month}" in dash_duo.driver.current_url
+    assert "level=street" in dash_duo.driver.current_url and f"period={month}" in dash_duo.driver.current_url
 
     expected = cli_rows(demo_url, "--level", "street", "--period", month)
     dash_duo._wait_for(lambda d: rows_on_screen(dash_duo) and rows_on_screen(dash_duo)[0]["id"] == expected[0]["key"],

@@ -22,16 +22,18 @@ The method (stated on /rank's "how is this scored" panel and in the README):
   last 8 such periods.
 - By department: events.department_id (承办部门); events without a department are in no row.
 
-The numbers come from one query over the 8 periods at once (width_bucket over their bounds):
-from unit_day_rollup / department_day_rollup (cockpit.metrics.rollup) when they are built for
-the city's time zone and no category group / channel filter is set, else from raw events.
+The counts come from one query over the 8 periods at once (width_bucket over their bounds):
+from the ranking rollups (cockpit.metrics.rollup: unit_month_rollup for whole months,
+unit_day_rollup / department_day_rollup otherwise) when they are built for the city's time zone
+and no category group or source filter is set, else from raw events; the arithmetic runs in
+numpy over one (unit, period, count) array. Measured with bench/rank.py.
 """
 from __future__ import annotations
 
 import re
-from itertools import chain
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import chain
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -339,13 +341,15 @@ def rank(conn: sa.Connection, tz: ZoneInfo, *, level: str | None = None, period_
     now_rank = competition_ranks(scores[:, -1], ranked[:, -1]).tolist()
     before_rank = competition_ranks(scores[:, -2], ranked[:, -2]).tolist()
 
+    # this period's numbers as Python lists: one conversion, not one numpy lookup per cell
+    now = {name: list(zip(col[FRACTIONS[key][0]][:, -1].tolist(), col[FRACTIONS[key][1]][:, -1].tolist(),
+                          *(b[:, -1].tolist() for b in bounds[name]))) for name, key in RATES.items()}
     rows = []
-    for i, cand in enumerate(cands):
-        vol = int(volume[i, -1])
+    for i, (cand, score_row, volume_row) in enumerate(zip(cands, scores.tolist(), volume.tolist())):
+        vol = volume_row[-1]
         r, before = now_rank[i] or None, before_rank[i] or None
-        rates = {name: _rate(col[FRACTIONS[key][0]][i, -1], col[FRACTIONS[key][1]][i, -1],
-                             *(b[i, -1] for b in bounds[name])) for name, key in RATES.items()}
-        trend = [s if v else None for s, v in zip(scores[i].tolist(), volume[i].tolist())]
+        rates = {name: _rate(*now[name][i]) for name in RATES}
+        trend = [s if v else None for s, v in zip(score_row, volume_row)]
         uid, key, name, pop = cand
         rows.append(RankRow(
             rank=r, key=key, name=name, unit_id=uid if by == "unit" else None,

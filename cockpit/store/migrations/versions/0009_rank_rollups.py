@@ -1,4 +1,4 @@
-"""ranking rollups: KPI counts per event-holding unit and day / month, per department and day
+"""ranking rollups: KPI counts per event-holding unit and day / week / month, per department and day
 
 Revision ID: 0009
 Revises: 0007
@@ -8,10 +8,10 @@ The rankings (cockpit/metrics/ranking.py) rank all units of a level, grids inclu
 periods at once (rank change and trend). kpi_rollup only holds units with leaves two levels
 below, so grids and communities were read from raw events: 7 s for 8 months of 3,000 grids at
 10 M events. These tables hold the counts of kpi.CONDITIONS per unit holding the events
-(events.grid_id) and local day, per such unit and local month, and per department and local
-day (keyed by day first: a ranking reads all units of a few days), kept by the same statement triggers on events as kpi_rollup (re-installed here with one
-upsert more each) and filled by cockpit_rank_rollups_fill() (here, and from
-cockpit_rollup_rebuild()).
+(events.grid_id) and local day, per such unit and local ISO week and month, and per department
+and local day, keyed by day first (a ranking reads all units of a few days). The statement
+triggers on events that keep kpi_rollup keep them too (re-installed here with the upserts
+added); cockpit_rank_rollups_fill() fills them (here, and from cockpit_rollup_rebuild()).
 
 Numbered 0009 after 0007: another branch may add 0008 (the coordinator renumbers at merge).
 The SQL is frozen below, as cockpit/metrics/rollup.py rendered it when this was written.
@@ -27,6 +27,7 @@ depends_on = None
 
 COUNTS = ('volume', 'closed', 'closed_on_time', 'rated', 'satisfied')
 TABLES = (("unit_day_rollup", "unit_id", "local day"),
+          ("unit_week_rollup", "unit_id", "Monday of the local ISO week"),
           ("unit_month_rollup", "unit_id", "first local day of the month"),
           ("department_day_rollup", "department_id", "local day"))
 
@@ -34,11 +35,14 @@ INSTALL = (
     """
     CREATE OR REPLACE FUNCTION cockpit_rank_rollups_fill() RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
-        -- the day rollups from all events; the months from the days
-        TRUNCATE unit_day_rollup, unit_month_rollup, department_day_rollup;
+        -- the day rollups from all events; weeks and months from the days
+        TRUNCATE unit_day_rollup, unit_week_rollup, unit_month_rollup, department_day_rollup;
         INSERT INTO unit_day_rollup (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, count(*), count(*) FILTER (WHERE d.closed_at IS NOT NULL), count(*) FILTER (WHERE d.closed_at <= d.deadline_at), count(*) FILTER (WHERE d.rating IS NOT NULL), count(*) FILTER (WHERE d.rating >= 4)
         FROM events AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2 ORDER BY 2;
+        INSERT INTO unit_week_rollup (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
+        SELECT unit_id, date_trunc('week', day)::date, sum(volume), sum(closed), sum(closed_on_time), sum(rated), sum(satisfied)
+        FROM unit_day_rollup GROUP BY 1, 2 ORDER BY 2;
         INSERT INTO unit_month_rollup (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT unit_id, date_trunc('month', day)::date, sum(volume), sum(closed), sum(closed_on_time), sum(rated), sum(satisfied)
         FROM unit_day_rollup GROUP BY 1, 2 ORDER BY 2;
@@ -74,6 +78,10 @@ INSTALL = (
         ON CONFLICT (unit_id, day, grp, source) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied, at_community = r.at_community + excluded.at_community, at_street = r.at_street + excluded.at_street, at_district = r.at_district + excluded.at_district, status_reported = r.status_reported + excluded.status_reported, status_dispatched = r.status_dispatched + excluded.status_dispatched, status_handling = r.status_handling + excluded.status_handling, status_follow_up = r.status_follow_up + excluded.status_follow_up, status_closed = r.status_closed + excluded.status_closed;
         INSERT INTO unit_day_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
+        FROM (SELECT *, 1 AS sign FROM new_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        INSERT INTO unit_week_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
+        SELECT d.grid_id, date_trunc('week', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
         ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
@@ -114,6 +122,10 @@ INSTALL = (
         ON CONFLICT (unit_id, day, grp, source) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied, at_community = r.at_community + excluded.at_community, at_street = r.at_street + excluded.at_street, at_district = r.at_district + excluded.at_district, status_reported = r.status_reported + excluded.status_reported, status_dispatched = r.status_dispatched + excluded.status_dispatched, status_handling = r.status_handling + excluded.status_handling, status_follow_up = r.status_follow_up + excluded.status_follow_up, status_closed = r.status_closed + excluded.status_closed;
         INSERT INTO unit_day_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
+        FROM (SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        INSERT INTO unit_week_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
+        SELECT d.grid_id, date_trunc('week', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
         ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
@@ -181,6 +193,10 @@ INSTALL = (
         SELECT d.grid_id, (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
         ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
+        INSERT INTO unit_week_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
+        SELECT d.grid_id, date_trunc('week', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
+        FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
+        ON CONFLICT (day, unit_id) DO UPDATE SET volume = r.volume + excluded.volume, closed = r.closed + excluded.closed, closed_on_time = r.closed_on_time + excluded.closed_on_time, rated = r.rated + excluded.rated, satisfied = r.satisfied + excluded.satisfied;
         INSERT INTO unit_month_rollup AS r (unit_id, day, volume, closed, closed_on_time, rated, satisfied)
         SELECT d.grid_id, date_trunc('month', (d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone')))::date, coalesce(sum(d.sign), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.closed_at <= d.deadline_at), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating IS NOT NULL), 0), coalesce(sum(d.sign) FILTER (WHERE d.rating >= 4), 0)
         FROM (SELECT *, -1 AS sign FROM old_rows) AS d WHERE d.grid_id IS NOT NULL GROUP BY 1, 2
@@ -196,7 +212,7 @@ INSTALL = (
     BEGIN
         DELETE FROM kpi_rollup;
         DELETE FROM stage_rollup;
-        DELETE FROM unit_day_rollup; DELETE FROM unit_month_rollup; DELETE FROM department_day_rollup;
+        DELETE FROM unit_day_rollup; DELETE FROM unit_week_rollup; DELETE FROM unit_month_rollup; DELETE FROM department_day_rollup;
         RETURN NULL;
     END $$""",
     """
