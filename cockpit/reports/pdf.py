@@ -64,7 +64,7 @@ def html(report: Report) -> str:
         ranking_rows=[(row, display_row(row, rk.min_volume, r.lang), Markup(charts.sparkline_svg(row.trend)))
                       for row in shown],
         cell_class=_cell_class,
-        ranking_cut=(r.t("report_shown", total=f"{len(rk.rows):,}", shown=len(shown))
+        ranking_cut=(r.t("report_rows_shown", total=f"{len(rk.rows):,}", shown=len(shown))
                      if len(rk.rows) > len(shown) else ""),
         score_title=r.t("report_score_bars_cut", n=cut) if cut else r.t("report_score_bars"),
         score_chart=Markup(charts.score_svg(rk, r.t("score"), width=WIDE)) if score_rows else r.t("report_none"),

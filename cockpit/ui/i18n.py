@@ -164,6 +164,8 @@ LABELS: dict[str, dict[str, str]] = {
                                "en": "Events of the period under supervision (挂牌督办); closed and overdue as at {at}"},
     "report_shown": {"zh": "共{total}件，列出{shown}件", "en": "{total} in all, {shown} listed"},
     "report_all_shown": {"zh": "共{total}件", "en": "{total} in all"},
+    "report_rows_shown": {"zh": "共{total}个，此处列出前{shown}个；完整排名见Excel版",
+                          "en": "{total} in all, the first {shown} shown here; the xlsx holds every row"},
     "report_none": {"zh": "无", "en": "none"},
     "report_open_at_end": {"zh": "未办结", "en": "open"},
     "report_closed_late": {"zh": "超期办结", "en": "closed late"},
