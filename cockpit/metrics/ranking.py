@@ -25,7 +25,8 @@ The method (stated on /rank's "how is this scored" panel and in the README):
 The counts come from one query over the 8 periods at once (width_bucket over their bounds):
 from the ranking rollups (cockpit.metrics.rollup: unit_month_rollup for whole months,
 unit_day_rollup / department_day_rollup otherwise) when they are built for the city's time zone
-and no category group or source filter is set, else from raw events; the arithmetic runs in
+and no category group or source filter is set; with a filter, from kpi_rollup for levels whose
+units are all rolled up (districts, streets), else from raw events. The arithmetic runs in
 numpy over one (unit, period, count) array. Measured with bench/rank.py.
 """
 from __future__ import annotations
@@ -287,9 +288,11 @@ def period_counts(conn, by: str, level: str | None, ps: list[Period], filters, g
             part[:, 1] = j + 1
             parts.append(part)
         return np.concatenate(parts)
+    bounds = [p.first for p in ps] + [ps[-1].end]
     if not filters.group and not filters.source and rollup.recorded_timezone(conn) == ps[0].tz.key:
-        bounds = [p.first for p in ps] + [ps[-1].end]
         return _array(conn.execute(rollup.rank_counts_query(by, level, bounds)).all())
+    if by == "unit" and rollup.level_rolled_up(conn, level, ps[0].tz):  # filtered, larger units
+        return _array(conn.execute(rollup.filtered_rank_counts_query(level, bounds, filters.source, gid)).all())
     return raw_counts(conn, by, level, ps, filters, gid)
 
 

@@ -553,3 +553,31 @@ def rank_counts_query(by: str, level: str | None, bounds: list) -> sa.Select:
             .select_from(h.join(unit_closure, unit_closure.c.descendant_id == h.c.id)
                          .join(units, units.c.id == unit_closure.c.ancestor_id))
             .where(units.c.level == level).group_by(unit_closure.c.ancestor_id, h.c.k))
+
+
+def level_rolled_up(conn: sa.Connection, level: str, tz: ZoneInfo) -> bool:
+    """Whether every unit of the level has kpi_rollup rows (in this time zone)."""
+    from cockpit.store.schema import units
+
+    if recorded_timezone(conn) != tz.key:
+        return False
+    missing = sa.select(units.c.id).where(units.c.level == level, units.c.id.not_in(sa.select(rollup_units.c.unit_id)))
+    return conn.execute(sa.select(sa.exists(missing))).scalar() is False
+
+
+def filtered_rank_counts_query(level: str, bounds: list, source: str | None, gid: int | None) -> sa.Select:
+    """rank_counts_query's rows for a level whose units are all rolled up, from kpi_rollup, which
+    keeps category group and source: the rankings' filtered path for the larger units."""
+    from cockpit.store.schema import units
+
+    r = kpi_rollup
+    k = sa.func.width_bucket(r.c.day, sa.cast(sa.literal(list(bounds)), sa.ARRAY(sa.Date))).label("k")
+    conds = [r.c.unit_id.in_(sa.select(units.c.id).where(units.c.level == level)),
+             r.c.day >= bounds[0], r.c.day < bounds[-1]]
+    if source:
+        conds.append(r.c.source == source)
+    if gid is not None:
+        conds.append(r.c.grp == gid)
+    return (sa.select(r.c.unit_id.label("id"), k,
+                      *(sa.cast(sa.func.sum(r.c[n]), sa.BigInteger).label(n) for n in COUNT_NAMES))
+            .where(*conds).group_by(r.c.unit_id, k).having(sa.func.sum(r.c.volume) != 0))
