@@ -16,14 +16,16 @@ from dash import Dash, Input, Output, State, dcc, html
 from cockpit import context as contexts
 from cockpit.config import REPO_ROOT
 from cockpit.context import Context
+from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
-from cockpit.callbacks import api, drilldown, errors, live_parts, routes, wall
+from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall
 from cockpit.callbacks.context import attach
 from cockpit.layouts import drilldown as drilldown_layout
+from cockpit.layouts import rank as rank_layout
 from cockpit.layouts import wall as wall_layout
 
-PAGES = (drilldown, wall)  # each: PATH, page(**query), register(app)
+PAGES = (drilldown, wall, rank)  # each: PATH, page(**query), register(app)
 
 
 def query_values(search: str | None) -> dict[str, str]:
@@ -70,6 +72,7 @@ def create_app(ctx: Context | None = None) -> Dash:
         drilldown_layout.layout(ctx.settings.lang, tiles=None),
         wall_layout.layout(ctx.settings.lang, kiosk=False, rotate=0, heat_window="24h", timezone=ctx.timezone,
                            tiles=None),
+        rank_layout.layout(ctx.settings.lang, url_state.RankState(), [], [], [], None),
     ])
     _router(app)
     for page in PAGES:
@@ -77,6 +80,7 @@ def create_app(ctx: Context | None = None) -> Dash:
         page.register(app)
     live_parts.register(app, "cockpit")
     live_parts.register(app, "wall")
+    report_download.register(app)  # the download button in /rank's header
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)

@@ -134,6 +134,41 @@ def _cmd_kpi(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import os
+
+    from cockpit import reports, store
+    from cockpit.context import for_admin
+    from cockpit.reports.content import gather
+    from cockpit.ui.i18n import LANGS
+
+    fmt = args.format or os.path.splitext(args.out)[1].lstrip(".").lower()
+    if fmt not in reports.FORMATS:
+        raise CockpitError(f"--format {fmt or '(none)'}: choose one of {', '.join(reports.FORMATS)} "
+                           "(or end --out with .xlsx or .pdf)")
+    if args.lang not in LANGS:
+        raise CockpitError(f"--lang {args.lang!r}: choose one of {', '.join(LANGS)}")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if os.path.isdir(args.out) or not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        # said before the report is made, not after
+        raise CockpitError(f"--out {args.out}: cannot write there (" + (
+            "a folder" if os.path.isdir(args.out) else "no such folder" if not os.path.isdir(out_dir)
+            else "folder not writable") + ")")
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        report = gather(conn, ctx.timezone, period_text=args.period, level=args.level, by=args.by,
+                        group=args.group, source=args.source, lang=args.lang)
+    data = reports.render(report, fmt)
+    try:
+        with open(args.out, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise CockpitError(f"--out {args.out}: {exc.strerror or exc}") from None
+    print(f"{args.out}  {len(data):,} bytes  ({report.title} · {report.period_name})")
+    return 0
+
+
 def _cmd_simulate(args) -> int:
     from cockpit import store
     from cockpit.context import for_admin
@@ -354,6 +389,35 @@ def _mapping_args(p: argparse.ArgumentParser, retry: bool = False) -> None:
                    help="… and R times the rows of the densest real place (default 5)")
 
 
+def _cmd_rank(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.metrics.ranking import rank
+
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        table = rank(conn, ctx.timezone, level=args.level, period_text=args.period, group=args.group,
+                     source=args.source, by=args.by)
+    rows = table.as_dicts()
+    if args.json:
+        print(json.dumps({**table.header(), "rows": rows}, ensure_ascii=False, indent=2))
+    elif args.csv:
+        import csv
+
+        out = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["rank"], lineterminator="\n")
+        out.writeheader()
+        for r in rows:
+            out.writerow({**r, "trend": ";".join("" if x is None else f"{x:.2f}" for x in r["trend"])})
+    else:
+        from cockpit.ui.ranking_table import text_table
+
+        from cockpit.config import settings
+
+        print(text_table(table, settings().lang))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -416,6 +480,23 @@ def build_parser() -> argparse.ArgumentParser:
     kpi.add_argument("--json", action="store_true", help="machine-readable output")
     kpi.set_defaults(func=_cmd_kpi)
 
+    rk = sub.add_parser("rank", help="league table of one level's units or of the departments (一量三率)",
+                        description="Rank the units of a level (or the departments) for a period, as /rank shows "
+                                    "it: score from the 95%% Wilson lower bounds of the three rates "
+                                    "(COCKPIT_RANK_WEIGHTS), units under COCKPIT_RANK_MIN_VOLUME events not ranked.")
+    rk.add_argument("--level", help="district, street, community, grid... (the city's levels; default: the level "
+                                    "below the city)")
+    rk.add_argument("--period", required=True,
+                    help="2026-10 (month), 2026-W44 (ISO week), 2026-Q4 or 2026-10-01..2026-10-15 (days, both included)")
+    rk.add_argument("--group", help="only this category group (code)")
+    rk.add_argument("--source", help="only this channel, e.g. hotline_12345")
+    rk.add_argument("--by", choices=["unit", "department"], default="unit",
+                    help="department: rank 承办部门 (events.department_id) instead of units")
+    fmt = rk.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable output")
+    fmt.add_argument("--csv", action="store_true", help="the rows as CSV")
+    rk.set_defaults(func=_cmd_rank)
+
     imp = sub.add_parser("import-units", help="load a city's own unit boundaries (GeoJSON, GeoPackage, Shapefile)",
                          description="Load unit boundaries: one file per level (--level district FILE) or files "
                                      "with a level field. Re-importing the same city updates it in place by code.")
@@ -466,6 +547,24 @@ def build_parser() -> argparse.ArgumentParser:
     qua.add_argument("--json", action="store_true", help="retry: the summary as JSON")
     qua.add_argument("--verbose", action="store_true", help="retry: progress on stderr")
     qua.set_defaults(func=_cmd_quarantine)
+
+    rep = sub.add_parser("report", help="weekly / monthly report as xlsx or pdf (一量三率, ranking, categories, "
+                                        "overdue, 督办)",
+                         description="A report for a period: the city's 一量三率 against the previous period, the "
+                                     "ranking of a level's units (as `cockpit rank`), top categories, overdue and "
+                                     "supervised events, charts. Chinese unless --lang en.")
+    rep.add_argument("--period", required=True,
+                     help="2026-10 (月报), 2026-W44 (周报), 2026-Q4 or 2026-10-01..2026-10-15 (days, both included)")
+    rep.add_argument("--level", help="the level ranked: district, street, community, grid... (default: the level "
+                                     "below the city)")
+    rep.add_argument("--by", choices=["unit", "department"], default="unit",
+                     help="department: rank 承办部门 instead of units")
+    rep.add_argument("--group", help="only this category group (code)")
+    rep.add_argument("--source", help="only this channel, e.g. hotline_12345")
+    rep.add_argument("--format", choices=["xlsx", "pdf"], help="default: from --out's extension")
+    rep.add_argument("--out", required=True, metavar="FILE", help="the file to write (replaced if it exists)")
+    rep.add_argument("--lang", default="zh", help="zh (default) or en")
+    rep.set_defaults(func=_cmd_report)
     return p
 
 

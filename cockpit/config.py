@@ -47,6 +47,8 @@ class Settings:
     pool_overflow: int = 10
     statement_timeout: int = 30  # seconds
     writer_database_url: str | None = None
+    rank_weights: tuple[tuple[str, float], ...] = ()  # (rate, weight) of cockpit.metrics.ranking
+    rank_min_volume: int = 30
 
 
 def _whole(name: str, default: int, what: str = "a whole number of seconds (0 turns it off)",
@@ -57,6 +59,31 @@ def _whole(name: str, default: int, what: str = "a whole number of seconds (0 tu
     if not raw.isdigit() or int(raw) < least:
         raise CockpitError(f"{name}={raw!r} must be {what}")
     return int(raw)
+
+
+RANK_WEIGHT_NAMES = ("closure", "on_time", "satisfaction")  # the three rates of 一量三率
+DEFAULT_RANK_WEIGHTS = "closure=0.3,on_time=0.4,satisfaction=0.3"
+
+
+def rank_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """COCKPIT_RANK_WEIGHTS: NAME=WEIGHT pairs, each rate at most once, weights >= 0 summing to 1
+    (a rate left out weighs 0), so a score stays on the 0-100 scale the page explains."""
+    weights: dict[str, float] = {}
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in RANK_WEIGHT_NAMES or name in weights:
+            raise CockpitError(f"COCKPIT_RANK_WEIGHTS={text!r}: write each of {', '.join(RANK_WEIGHT_NAMES)} "
+                               f"at most once as NAME=WEIGHT, e.g. {DEFAULT_RANK_WEIGHTS}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            weights[name] = float("nan")
+        if not 0 <= weights[name] <= 1:
+            raise CockpitError(f"COCKPIT_RANK_WEIGHTS={text!r}: {name}={value.strip()!r} is not a weight from 0 to 1")
+    if abs(sum(weights.values()) - 1) > 1e-9:
+        raise CockpitError(f"COCKPIT_RANK_WEIGHTS={text!r}: the weights add up to {sum(weights.values()):g}, not 1")
+    return tuple((n, weights.get(n, 0.0)) for n in RANK_WEIGHT_NAMES)
 
 
 def settings() -> Settings:
@@ -82,4 +109,6 @@ def settings() -> Settings:
         pool_overflow=_whole("COCKPIT_POOL_OVERFLOW", 10, "a whole number of connections"),
         statement_timeout=_whole("COCKPIT_STATEMENT_TIMEOUT", 30),
         writer_database_url=os.environ.get("COCKPIT_WRITER_DATABASE_URL") or None,
+        rank_weights=rank_weights(os.environ.get("COCKPIT_RANK_WEIGHTS", "").strip() or DEFAULT_RANK_WEIGHTS),
+        rank_min_volume=_whole("COCKPIT_RANK_MIN_VOLUME", 30, "a whole number of events (0: rank every unit with events)"),
     )

@@ -128,6 +128,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
                         ),
                     ]),
                     live.status_badge("cockpit", lang),
+                    html.A(t("rank_link", lang), id="rank-link", href=f"/rank?lang={lang}", className="lang-toggle"),
                     html.A(t("wall_link", lang), id="wall-link", href=f"/wall?lang={lang}", className="lang-toggle"),
                     html.A(t("language", lang), id="lang-toggle", href=f"?lang={other}", className="lang-toggle"),
                 ],

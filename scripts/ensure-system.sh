@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the machine has what the cockpit needs from the OS. Idempotent and quiet when all
 # is there. Usage: scripts/ensure-system.sh [--browser]
-#   always:    PostgreSQL server + PostGIS (skipped when COCKPIT_DATABASE_URL points elsewhere)
+#   always:    PostgreSQL server + PostGIS (skipped when COCKPIT_DATABASE_URL points elsewhere);
+#              Pango (WeasyPrint typesets the PDF reports with it) and a CJK font (reports, screenshots)
 #   --browser: Debian's chromium + chromium-driver, for the browser tests
 set -euo pipefail
 
@@ -20,16 +21,20 @@ if [ -z "${COCKPIT_DATABASE_URL:-}" ]; then
   done
   [ $have_postgis = 1 ] || missing+=(postgis)
 fi
+# `cockpit report --format pdf`: WeasyPrint loads Pango through its C library
+for lib in libpango-1.0-0:libpango-1.0.so.0 libpangoft2-1.0-0:libpangoft2-1.0.so.0; do
+  ldconfig -p 2>/dev/null | grep -q "${lib#*:}" || missing+=("${lib%%:*}")
+done
+# a CJK font so PDF reports and screenshots of the Chinese UI show characters, not boxes
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 if [ $want_browser = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-  # a CJK font so screenshots of the Chinese UI show characters, not boxes
-  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 fi
 [ ${#missing[@]} = 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "cockpit: missing system packages: ${missing[*]} — install them (Debian/Ubuntu: apt-get install postgresql postgresql-<version>-postgis-3 chromium chromium-driver) or set COCKPIT_DATABASE_URL" >&2
+  echo "cockpit: missing system packages: ${missing[*]} — install them (Debian/Ubuntu: apt-get install postgresql postgresql-<version>-postgis-3 libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei chromium chromium-driver) or set COCKPIT_DATABASE_URL" >&2
   exit 1
 fi
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cockpit.demo import events as de
-from cockpit.metrics import heat
+from cockpit.metrics import heat, rollup
 from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload
 from cockpit.metrics.measures import MEASURES
 from cockpit.store.schema import STATUSES
@@ -245,6 +245,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
     restore.run(lambda: psycopg.connect(libpq_url, autocommit=True), progress)
     with eng.begin() as conn:
         heat.rebuild(conn)  # the recent hours only (heat.RETAIN), through the restored indexes
+        rollup.fill_rank_rollups(conn)  # one pass over the events, through the restored indexes
         conn.execute(sa.text("DELETE FROM cockpit_state WHERE key = :k"), {"k": BULK_LOAD_KEY})
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))

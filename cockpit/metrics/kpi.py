@@ -233,6 +233,24 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat(), "timezone": self.tz.key}
 
 
+def months_spanned(p: Period) -> int | None:
+    """How many whole calendar months the period is (a month, a quarter...), or None."""
+    if p.first.day != 1 or p.end.day != 1:
+        return None
+    return (p.end.year - p.first.year) * 12 + p.end.month - p.first.month
+
+
+def previous_period(p: Period) -> Period:
+    """The period just before, compared with it: whole calendar months step back by as many
+    months (October compares with September, Q4 with Q3), anything else by its length."""
+    months = months_spanned(p)
+    if months:
+        k = p.first.year * 12 + p.first.month - 1 - months
+        return Period(date(k // 12, k % 12 + 1, 1), p.first, p.tz)
+    length = p.end - p.first
+    return Period(p.first - length, p.first, p.tz)
+
+
 UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.parent_id)
 
 

@@ -5,6 +5,16 @@ Plain GROUP BY over 10 M events takes 0.5-1 s; the screens need < 150 ms. Two ro
 kpi_rollup    (unit, local day, category group, source) -> every measure of cockpit.metrics.measures
 stage_rollup  (unit, local day, status, duration bucket) -> how many stints lasted that long
 
+and, for the rankings (cockpit.metrics.ranking), the KPI counts of kpi.CONDITIONS per unit
+holding the events (events.grid_id: a leaf, or the unit an event was placed at), whatever its
+level, and per department (events.department_id), without group or source:
+unit_day_rollup        (holder unit, local day)        ~1.1 M rows for 10 M events / 3,000 grids
+unit_week_rollup       (holder unit, local ISO week)   ~160 k rows
+unit_month_rollup      (holder unit, local month)      ~36 k rows: 8 months of 3,000 grids in ms
+department_day_rollup  (department, local day)
+A level's units add up their holders through unit_closure at query time, so these do not
+depend on the tree and a change of the tree does not touch them.
+
 Only *rolled-up units* get rows: those with leaf units (the smallest units, which hold the
 events: grids in the demo) at least two levels below them (city, districts and streets in the
 demo; ~1 M rows for 10 M events). Smaller units (communities, grids) have few events and are
@@ -39,8 +49,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from cockpit.metrics.kpi import Period
-from cockpit.metrics.measures import MEASURES, signed
+from cockpit.metrics.kpi import COUNT_NAMES, Period
+from cockpit.metrics.measures import MEASURES, counted, signed
 from cockpit.store.schema import events, metadata
 
 log = logging.getLogger(__name__)
@@ -111,6 +121,21 @@ kpi_rollup = sa.Table(
     *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in MEASURES),
 )
 
+def _rank_rollup(name: str, key: str, day_comment: str) -> sa.Table:
+    # keyed by day first: a ranking reads every unit of a few consecutive days (or months)
+    return sa.Table(
+        name, metadata,
+        sa.Column("day", sa.Date, primary_key=True, comment=day_comment),
+        sa.Column(key, sa.Integer, primary_key=True),
+        *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in COUNT_NAMES),
+    )
+
+
+unit_day_rollup = _rank_rollup("unit_day_rollup", "unit_id", "local day")
+unit_week_rollup = _rank_rollup("unit_week_rollup", "unit_id", "Monday of the local ISO week")
+unit_month_rollup = _rank_rollup("unit_month_rollup", "unit_id", "first local day of the month")
+department_day_rollup = _rank_rollup("department_day_rollup", "department_id", "local day")
+
 stage_rollup = sa.Table(
     "stage_rollup", metadata,
     sa.Column("unit_id", sa.Integer, primary_key=True),
@@ -154,6 +179,50 @@ def _upsert(select_sql: str) -> str:
     updates = ", ".join(f"{m} = r.{m} + excluded.{m}" for m in MEASURES)
     return (f"INSERT INTO kpi_rollup AS r (unit_id, day, grp, source, {cols}) {select_sql}\n"
             f"        ON CONFLICT (unit_id, day, grp, source) DO UPDATE SET {updates}")
+
+
+LOCAL_TIME = "(d.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))"
+# table, its key column, the events' column it comes from, the local day (or month) of a row
+RANK_ROLLUPS = (
+    ("unit_day_rollup", "unit_id", "d.grid_id", f"{LOCAL_TIME}::date"),
+    ("unit_week_rollup", "unit_id", "d.grid_id", f"date_trunc('week', {LOCAL_TIME})::date"),
+    ("unit_month_rollup", "unit_id", "d.grid_id", f"date_trunc('month', {LOCAL_TIME})::date"),
+    ("department_day_rollup", "department_id", "d.department_id", f"{LOCAL_TIME}::date"),
+)
+
+
+def _rank_upserts(rows: str) -> str:
+    """Add the signed counts of `rows` (events-shaped, with `sign`) to the ranking rollups."""
+    d = sa.Table("d", sa.MetaData(), *(sa.Column(c.name, c.type) for c in events.c), sa.Column("sign", sa.Integer))
+    sums = ", ".join(_sql(signed(d, d.c.sign, name).element) for name in COUNT_NAMES)
+    cols = ", ".join(COUNT_NAMES)
+    updates = ", ".join(f"{n} = r.{n} + excluded.{n}" for n in COUNT_NAMES)
+    return ";".join(f"""
+        INSERT INTO {table} AS r ({key}, day, {cols})
+        SELECT {source}, {day}, {sums}
+        FROM {rows} AS d WHERE {source} IS NOT NULL GROUP BY 1, 2
+        ON CONFLICT (day, {key}) DO UPDATE SET {updates}""" for table, key, source, day in RANK_ROLLUPS)
+
+
+def _rank_fill() -> str:
+    """Fill the (emptied) ranking rollups from the events table; months from the days."""
+    d = events.alias("d")
+    counts = ", ".join(_sql(counted(d, name).element) for name in COUNT_NAMES)
+    cols = ", ".join(COUNT_NAMES)
+    out = []
+    for table, key, source, day in RANK_ROLLUPS:
+        if table in ("unit_week_rollup", "unit_month_rollup"):
+            unit = "week" if table == "unit_week_rollup" else "month"
+            out.append(f"""
+        INSERT INTO {table} ({key}, day, {cols})
+        SELECT unit_id, date_trunc('{unit}', day)::date, {", ".join(f"sum({n})" for n in COUNT_NAMES)}
+        FROM unit_day_rollup GROUP BY 1, 2 ORDER BY 2""")
+        else:
+            out.append(f"""
+        INSERT INTO {table} ({key}, day, {cols})
+        SELECT {source}, {day}, {counts}
+        FROM events AS d WHERE {source} IS NOT NULL GROUP BY 1, 2 ORDER BY 2""")
+    return ";".join(out)
 
 
 def _stints_select(stints: str, tree_join: str = TREE_JOIN.replace("d.grid_id", "e.grid_id"),
@@ -212,7 +281,7 @@ def install_sql() -> list[str]:
         fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_{op}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        {_upsert(_measure_select(delta))};{stints_moved if op == "update" else ""}
+        {_upsert(_measure_select(delta))};{_rank_upserts(delta)};{stints_moved if op == "update" else ""}
         RETURN NULL;
     END $$""")
     fn.append(f"""
@@ -221,11 +290,18 @@ def install_sql() -> list[str]:
         {_stage_upsert(_stints_of("(SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id)", -1))};
         RETURN OLD;
     END $$""")
-    fn.append("""
+    fn.append(f"""
+    CREATE OR REPLACE FUNCTION cockpit_rank_rollups_fill() RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        -- the day rollups from all events; weeks and months from the days
+        TRUNCATE {", ".join(t[0] for t in RANK_ROLLUPS)};{_rank_fill()};
+    END $$""")
+    fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM kpi_rollup;
         DELETE FROM stage_rollup;
+        {"; ".join(f"DELETE FROM {t[0]}" for t in RANK_ROLLUPS)};
         RETURN NULL;
     END $$""")
     new_stints = """(SELECT n.*, (SELECT max(p.at) FROM event_transitions p
@@ -271,6 +347,7 @@ def install_sql() -> list[str]:
         JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id
         GROUP BY 1, 2, 3, 4;
         DROP TABLE lowest, base, stage_base;
+        PERFORM cockpit_rank_rollups_fill();
     END $$""")
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_units_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -313,6 +390,7 @@ def uninstall_sql() -> list[str]:
         "DROP FUNCTION IF EXISTS cockpit_rollup_event_gone()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_units_changed()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_rebuild()",
+        "DROP FUNCTION IF EXISTS cockpit_rank_rollups_fill()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_transitions_insert()",
         *(f"DROP FUNCTION IF EXISTS cockpit_rollup_events_{op}()" for op in ("insert", "update", "delete", "truncate")),
         "DROP FUNCTION IF EXISTS cockpit_bucket(interval)",
@@ -331,6 +409,12 @@ def rebuild(conn: sa.Connection, tz: ZoneInfo) -> None:
                  .on_conflict_do_update(index_elements=["key"], set_={"value": tz.key}))
     conn.execute(sa.text("SET LOCAL work_mem = '512MB'"))
     conn.execute(sa.text("SELECT cockpit_rollup_rebuild()"))
+
+
+def fill_rank_rollups(conn: sa.Connection) -> None:
+    """Refill the ranking rollups from the events (after a bulk load that bypassed the triggers)."""
+    conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    conn.execute(sa.text("SELECT cockpit_rank_rollups_fill()"))
 
 
 def status(conn: sa.Connection) -> list[str]:
@@ -436,3 +520,64 @@ def median_minutes(hist: list[int] | None) -> float | None:
         seen += n
     return None
 
+
+
+# -- the rankings' counts ---------------------------------------------------------------------
+
+def rank_counts_query(by: str, level: str | None, bounds: list) -> sa.Select:
+    """Counts per unit of `level` (or per department) and period k (1..len(bounds)-1), for the
+    consecutive periods [bounds[k-1], bounds[k]) of local days, from the ranking rollups.
+
+    Whole months read the month rows (8 months of 3,000 grids: 24 k rows instead of 730 k),
+    whole ISO weeks the week rows (24 k instead of 168 k), anything else the day rows.
+    Holders are added up per period first, then carried to their unit of the level.
+    """
+    from cockpit.store.schema import unit_closure, units
+
+    if by == "department":
+        t, key = department_day_rollup, department_day_rollup.c.department_id
+    else:
+        t = (unit_month_rollup if all(b.day == 1 for b in bounds)
+             else unit_week_rollup if all(b.weekday() == 0 for b in bounds) else unit_day_rollup)
+        key = t.c.unit_id
+    k = sa.func.width_bucket(t.c.day, sa.cast(sa.literal(list(bounds)), sa.ARRAY(sa.Date))).label("k")
+    per_holder = (sa.select(key.label("id"), k, *(sa.func.sum(t.c[n]).label(n) for n in COUNT_NAMES))
+                  .where(t.c.day >= bounds[0], t.c.day < bounds[-1])
+                  .group_by(key, k).having(sa.func.sum(t.c.volume) != 0))  # emptied by deletes: absent
+    if by == "department":
+        return per_holder
+    h = per_holder.cte("h")
+    # sums of bigints are numeric: cast back, so that rows arrive as plain integers
+    return (sa.select(unit_closure.c.ancestor_id.label("id"), h.c.k,
+                      *(sa.cast(sa.func.sum(h.c[n]), sa.BigInteger).label(n) for n in COUNT_NAMES))
+            .select_from(h.join(unit_closure, unit_closure.c.descendant_id == h.c.id)
+                         .join(units, units.c.id == unit_closure.c.ancestor_id))
+            .where(units.c.level == level).group_by(unit_closure.c.ancestor_id, h.c.k))
+
+
+def level_rolled_up(conn: sa.Connection, level: str, tz: ZoneInfo) -> bool:
+    """Whether every unit of the level has kpi_rollup rows (in this time zone)."""
+    from cockpit.store.schema import units
+
+    if recorded_timezone(conn) != tz.key:
+        return False
+    missing = sa.select(units.c.id).where(units.c.level == level, units.c.id.not_in(sa.select(rollup_units.c.unit_id)))
+    return conn.execute(sa.select(sa.exists(missing))).scalar() is False
+
+
+def filtered_rank_counts_query(level: str, bounds: list, source: str | None, gid: int | None) -> sa.Select:
+    """rank_counts_query's rows for a level whose units are all rolled up, from kpi_rollup, which
+    keeps category group and source: the rankings' filtered path for the larger units."""
+    from cockpit.store.schema import units
+
+    r = kpi_rollup
+    k = sa.func.width_bucket(r.c.day, sa.cast(sa.literal(list(bounds)), sa.ARRAY(sa.Date))).label("k")
+    conds = [r.c.unit_id.in_(sa.select(units.c.id).where(units.c.level == level)),
+             r.c.day >= bounds[0], r.c.day < bounds[-1]]
+    if source:
+        conds.append(r.c.source == source)
+    if gid is not None:
+        conds.append(r.c.grp == gid)
+    return (sa.select(r.c.unit_id.label("id"), k,
+                      *(sa.cast(sa.func.sum(r.c[n]), sa.BigInteger).label(n) for n in COUNT_NAMES))
+            .where(*conds).group_by(r.c.unit_id, k).having(sa.func.sum(r.c.volume) != 0))

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from cockpit.metrics import rollup
 from cockpit.errors import BadRequest, CockpitError
-from cockpit.metrics.kpi import COUNT_NAMES, FIRST_YEAR, LAST_YEAR, UNIT_COLUMNS, Counts, Period, unit_by_code
+from cockpit.metrics.kpi import (COUNT_NAMES, FIRST_YEAR, LAST_YEAR, UNIT_COLUMNS, Counts, Period, previous_period,  # noqa: F401
+                                 unit_by_code)
 from cockpit.metrics.measures import MEASURES, counted
 from cockpit.metrics.registry import MAP_CHOICES
 from cockpit.store.schema import (HANDLING_LEVELS, SOURCES, STATUSES, categories, departments, event_transitions,
@@ -55,16 +56,6 @@ def period_of(kind: str, tz: ZoneInfo, first: str | date | None = None, last: st
             raise BadRequest(f"custom period {a}..{b} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
         return Period(a, b + timedelta(days=1), tz)
     raise BadRequest(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
-
-
-def previous_period(p: Period) -> Period:
-    """The period of equal length just before (a calendar month compares with the month before)."""
-    if p.first.day == 1 and p.end.day == 1 and (p.end - p.first).days in (28, 29, 30, 31):
-        prev_end = p.first
-        prev_first = (prev_end - timedelta(days=1)).replace(day=1)
-        return Period(prev_first, prev_end, p.tz)
-    length = p.end - p.first
-    return Period(p.first - length, p.first, p.tz)
 
 
 @dataclass(frozen=True)

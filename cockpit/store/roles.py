@@ -19,10 +19,12 @@ WRITER_ROLE = "cockpit_writer"
 # What storing an event writes: the importer's own tables (cockpit/ingest/events.py) ...
 WRITER_TABLES = ("events", "event_transitions", "categories", "departments", "imports", "quarantine")
 # ... and what the triggers on events and event_transitions keep up to date, run as the writer
-# (cockpit/metrics/rollup.py, heat.py; the live feed's trigger only sends NOTIFY). heat_rollup
+# (cockpit/metrics/rollup.py with the rankings' rollups, heat.py; the live feed's trigger only sends NOTIFY). heat_rollup
 # loses its old hours on every insert, hence DELETE there.
 TRIGGER_TABLES = {"kpi_rollup": "INSERT, UPDATE", "stage_rollup": "INSERT, UPDATE",
-                  "heat_rollup": "INSERT, UPDATE, DELETE"}
+                  "heat_rollup": "INSERT, UPDATE, DELETE",
+                  **{t: "INSERT, UPDATE" for t in ("unit_day_rollup", "unit_week_rollup", "unit_month_rollup",
+                                                   "department_day_rollup")}}
 
 # Run by `cockpit migrate` (migrate.upgrade) in each database it upgrades, as the role that owns
 # the schema. ALTER DEFAULT PRIVILEGES without FOR ROLE applies to that same role, so tables it

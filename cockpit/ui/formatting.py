@@ -29,6 +29,22 @@ def duration(minutes: float | None, lang: str = "zh") -> str:
     return t("days", lang).format(n=f"{minutes / 1440:.1f}")
 
 
+def rate_interval(raw: float | None, low: float | None, high: float | None) -> str:
+    """A rate with its 95 % interval: 96.1% [94.0–97.5]; no denominator: "—"."""
+    if raw is None:
+        return MISSING
+    return f"{percent(raw)} [{low * 100:.1f}–{high * 100:.1f}]"
+
+
+def rank_change(change: int | None, new: bool, lang: str = "zh") -> str:
+    """▲3 (moved up 3 places), ▼1, = (same place), 新/new (not ranked the period before), "" (not ranked now)."""
+    if new:
+        return t("rank_new", lang)
+    if change is None:
+        return ""
+    return f"▲{change}" if change > 0 else f"▼{-change}" if change < 0 else "="
+
+
 ELLIPSIS = "…"
 
 

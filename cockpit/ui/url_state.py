@@ -74,3 +74,49 @@ def serialise(state: ViewState) -> str:
 
 def href(state: ViewState, path: str = "/") -> str:
     return path + serialise(state)
+
+
+# -- the rankings page (/rank) -------------------------------------------------------------------
+#
+#     /rank?by=unit&level=street&period=2026-10&group=SR&source=iot&lang=en
+#
+# by      unit (default) or department; level: a level name (default: the level below the city)
+# period  as cockpit.metrics.ranking.parse_period reads it: 2026-10, 2026-W44, 2026-Q4, a..b
+#         (default: last month); group, source, lang as on "/"
+
+RANK_BY = ("unit", "department")
+
+
+@dataclass(frozen=True)
+class RankState:
+    by: str = "unit"
+    level: str | None = None
+    period: str | None = None
+    group: str | None = None
+    source: str | None = None
+    lang: str | None = None
+
+
+def parse_rank(search: str | None) -> RankState:
+    raw = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+
+    def one(name: str) -> str | None:
+        values = raw.get(name)
+        return values[0].strip() or None if values else None
+
+    by, lang = one("by"), one("lang")
+    return RankState(by=by if by in RANK_BY else "unit", level=one("level"), period=one("period"),
+                     group=one("group"), source=one("source") or one("channel"),
+                     lang=lang if lang in LANGS else None)
+
+
+def serialise_rank(state: RankState) -> str:
+    pairs = [("by", state.by if state.by != "unit" else None), ("level", state.level if state.by == "unit" else None),
+             ("period", state.period), ("group", state.group), ("source", state.source), ("lang", state.lang)]
+    return "?" + urlencode([(k, v) for k, v in pairs if v])
+
+
+def drilldown_href(code: str, first: str, last: str, group: str | None, source: str | None,
+                   lang: str | None) -> str:
+    """The drill-down of a unit for the days first..last (both included): what a ranking row opens."""
+    return href(ViewState(unit=code, period="custom", first=first, last=last, group=group, source=source, lang=lang))
