@@ -45,6 +45,7 @@ import shapely
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
+from cockpit.metrics import changes, heat, rollup
 from cockpit.store.schema import SOURCES, STATUSES
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -511,26 +512,30 @@ class Result:
 
 def import_events(conn: sa.Connection, path: str | Path, mapping: Mapping, tz: ZoneInfo, *,
                   rejects: str | Path | None = None, chunk_rows: int = CHUNK_ROWS, encoding: str = "utf-8-sig",
-                  progress: Callable[[str], None] = lambda _: None) -> Result:
+                  progress: Callable[[str], None] = lambda _: None, bulk_rows: int | None = None) -> Result:
     """Import one file into the store on conn (committed by the caller); see the module docstring."""
     path = Path(path)
     if not path.is_file():
         raise CockpitError(f"{path}: no such file")
     fmt = mapping.format or detect_format(path)
     res = load_records(conn, lambda: read_chunks(path, fmt, chunk_rows, encoding), str(path), fmt, mapping, tz,
-                       progress=progress)
+                       progress=progress, bulk_rows=bulk_rows)
     if rejects:
         _write_rejects(conn.connection.driver_connection.cursor(), res.import_id, Path(rejects))
     return res
 
 
 def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame]], name: str, fmt: str,
-                 mapping: Mapping, tz: ZoneInfo, *, progress: Callable[[str], None] = lambda _: None) -> Result:
+                 mapping: Mapping, tz: ZoneInfo, *, progress: Callable[[str], None] = lambda _: None,
+                 bulk_rows: int | None = None) -> Result:
     """Load text frames of records (index: the record number within `name`) as one `imports` row.
 
+    From `bulk_rows` rows to load on (default BULK_ROWS) the new events go in with the store's
+    triggers off and their work done once (see BULK_SQL).
     `chunks` is called once the store side is ready, so the reader may query the same connection
     (`cockpit quarantine retry` reads the rows it retries from the store this way).
     """
+    bulk_rows = BULK_ROWS if bulk_rows is None else bulk_rows
     store = Store(conn)
     import_id = conn.execute(sa.text("INSERT INTO imports (file_name, format) VALUES (:f, :fmt) RETURNING id"),
                              {"f": name, "fmt": fmt}).scalar_one()
@@ -554,13 +559,15 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         progress(f"read {res.read:,} rows")
     if res.read == 0:
         raise CockpitError(f"{name}: holds no rows")
-    _finish(conn, cur, mapping, res, progress)
+    # the bulk path's lock and its fixed costs pay off only for large files
+    _finish(conn, cur, mapping, res, progress, bulk=res.read - sum(res.quarantined.values()) >= bulk_rows)
     conn.execute(sa.text(
         "UPDATE imports SET finished_at = now(), rows_read = :r, inserted = :i, updated = :u, unchanged = :n, "
         "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
         {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
          "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
     # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
+    conn.execute(sa.text("DROP VIEW IF EXISTS import_new_events, import_new_transitions"))
     conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
     return res
 
@@ -748,7 +755,34 @@ def _copy(cur, table: str, df: pd.DataFrame) -> None:
 DEADLINE = """coalesce(s.deadline_at, s.reported_at + c.deadline_hours * interval '1 hour',
                         s.reported_at + CAST(:default_hours AS float8) * interval '1 hour')"""
 
-FINISH_SQL = [
+# The new events' rows, in file order (both paths insert exactly these).
+NEW_EVENTS = """
+    INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
+                        department_id, deadline_at, closed_at, rating, rated_at, description, address,
+                        reporter_name, reporter_phone)
+    SELECT s.source, s.external_id, s.category_id, s.reported_at,
+           CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
+           s.grid_id, s.status, s.department_id, DEADLINE,
+           s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone
+    FROM import_stage s JOIN categories c ON c.id = s.category_id
+    WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no)
+    ORDER BY s.row_no"""
+
+# New events: the file tells their status now, not the steps between: one transition from
+# 'reported' to it, at the close time (closed) or the last change (else the report time).
+# NEW is a relation of the inserted events with the file's updated_at.
+NEW_TRANSITIONS = """
+    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
+    SELECT d.id, 'reported', d.status,
+           CASE WHEN d.status = 'closed' THEN d.closed_at
+                ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
+           d.grid_id, d.department_id, 'imported'
+    FROM NEW d WHERE d.status <> 'reported'
+    ORDER BY 4"""
+
+# Known events first, the same on both paths: updated only where something changed (a re-run
+# changes nothing), with the store's triggers on; then their transitions.
+PREPARE_SQL = [
     "CREATE INDEX ON import_stage (source, external_id)",
     "ANALYZE import_stage",
     # what the store held before, for the transitions of changed events
@@ -757,7 +791,6 @@ FINISH_SQL = [
     SELECT e.id, e.status, e.closed_at, s.row_no FROM import_stage s
     JOIN events e ON e.source = s.source AND e.external_id = s.external_id
     """,
-    # Known events first: updated only where something changed (a re-run changes nothing).
     """
     CREATE TEMP TABLE import_done ON COMMIT DROP AS
     WITH up AS (
@@ -775,36 +808,6 @@ FINISH_SQL = [
                   e.department_id, false AS inserted, s.updated_at)
     SELECT * FROM up
     """,
-    # Then the new ones, with a plain INSERT: several times faster than ON CONFLICT on a million
-    # rows. A writer inserting one of these keys meanwhile makes it fail: the import is then rerun.
-    """
-    WITH ins AS (
-        INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
-                            department_id, deadline_at, closed_at, rating, rated_at, description, address,
-                            reporter_name, reporter_phone)
-        SELECT s.source, s.external_id, s.category_id, s.reported_at,
-               CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
-               s.grid_id, s.status, s.department_id, DEADLINE,
-               s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone
-        FROM import_stage s JOIN categories c ON c.id = s.category_id
-        WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no)
-        ORDER BY s.row_no
-        RETURNING id, source, external_id, status, reported_at, closed_at, grid_id, department_id)
-    INSERT INTO import_done
-    SELECT ins.*, true, s.updated_at FROM ins
-    JOIN import_stage s ON s.source = ins.source AND s.external_id = ins.external_id
-    """,
-    # New events: the file tells their status now, not the steps between: one transition from
-    # 'reported' to it, at the close time (closed) or the last change (else the report time).
-    """
-    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
-    SELECT d.id, 'reported', d.status,
-           CASE WHEN d.status = 'closed' THEN d.closed_at
-                ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
-           d.grid_id, d.department_id, 'imported'
-    FROM import_done d WHERE d.inserted AND d.status <> 'reported'
-    ORDER BY 4
-    """,
     # Changed events: one transition from the status held before, never dated before the last one
     """
     INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
@@ -818,24 +821,72 @@ FINISH_SQL = [
     """,
 ]
 
+# Few new events: a plain INSERT (several times faster than ON CONFLICT on a million rows), the
+# store's triggers keeping rollups, heat and the live feed. A writer inserting one of these keys
+# meanwhile makes it fail: the import is then rerun.
+TRIGGER_SQL = [
+    f"""
+    WITH ins AS ({NEW_EVENTS}
+        RETURNING id, source, external_id, status, reported_at, closed_at, grid_id, department_id)
+    INSERT INTO import_done
+    SELECT ins.*, true, s.updated_at FROM ins
+    JOIN import_stage s ON s.source = ins.source AND s.external_id = ins.external_id
+    """,
+    NEW_TRANSITIONS.replace("FROM NEW d WHERE", "FROM import_done d WHERE d.inserted AND"),
+]
 
-def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress) -> None:
+# Many new events (BULK_ROWS): the user triggers of events and event_transitions are switched
+# off for the inserts, inside this transaction, and their work is done once, set-based, on
+# the inserted rows with the triggers' own SQL (cockpit.metrics renders both). Switching them
+# off takes a SHARE ROW EXCLUSIVE lock on both tables until commit: readers go on and see the
+# store as it was before the import until it commits; other writers wait for the commit. Under
+# that lock nobody else adds events, so the new ones are exactly those above the highest id
+# held before (:first).
+BULK_ROWS = 20_000
+BULK_SQL = [
+    "ALTER TABLE events DISABLE TRIGGER USER",
+    "ALTER TABLE event_transitions DISABLE TRIGGER USER",
+    NEW_EVENTS,
+    "CREATE TEMP VIEW import_new_events AS SELECT * FROM events WHERE id > :first",
+    "CREATE TEMP VIEW import_new_transitions AS SELECT * FROM event_transitions WHERE event_id > :first",
+    NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM import_new_events e
+          JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id) d"""),
+    rollup.added_events_sql("import_new_events"),
+    *heat.added_sql("import_new_events"),
+    rollup.added_transitions_sql("import_new_transitions"),
+    f"SELECT {changes.NOTIFY}",
+    "ALTER TABLE events ENABLE TRIGGER USER",
+    "ALTER TABLE event_transitions ENABLE TRIGGER USER",
+]
+
+
+def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: bool) -> None:
     params = {"import_id": res.import_id, "file_name": res.file_name, "default_hours": m.default_deadline_hours}
-    for stmt in FINISH_SQL:
+    stmts = PREPARE_SQL + (BULK_SQL if bulk else TRIGGER_SQL)
+    for i, stmt in enumerate(stmts):
         started = time.monotonic()
+        if stmt is NEW_EVENTS or stmt is TRIGGER_SQL[0]:
+            inserting = True
+        else:
+            inserting = False
+        if bulk and stmt is NEW_EVENTS:  # the lock is held now (the triggers are off)
+            params["first"] = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
         stmt = stmt.replace("DEADLINE", DEADLINE)
+        if ":first" in stmt:  # a view cannot take parameters
+            stmt = stmt.replace(":first", str(int(params["first"])))
         try:
-            conn.execute(sa.text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
+            done = conn.execute(sa.text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
         except sa.exc.IntegrityError as exc:
             if "uq_events_source_external_id" not in str(exc):
                 raise
             raise CockpitError("another writer stored some of this file's events during the import; "
                                "nothing was imported: run it again")
+        if inserting:
+            res.inserted = done.rowcount
         progress(f"{time.monotonic() - started:6.1f} s  {' '.join(stmt.split())[:60]}")
-    staged, inserted, updated = conn.execute(sa.text(
-        "SELECT (SELECT count(*) FROM import_stage), count(*) FILTER (WHERE inserted), "
-        "count(*) FILTER (WHERE NOT inserted) FROM import_done")).one()
-    res.inserted, res.updated, res.unchanged = inserted, updated, staged - inserted - updated
+    staged, updated = conn.execute(sa.text(
+        "SELECT (SELECT count(*) FROM import_stage), count(*) FILTER (WHERE NOT inserted) FROM import_done")).one()
+    res.updated, res.unchanged = updated, staged - res.inserted - updated
     res.without_deadline = conn.execute(sa.text(
         "SELECT count(*) FROM import_stage s JOIN events e ON e.source = s.source AND e.external_id = s.external_id "
         "WHERE e.deadline_at IS NULL")).scalar_one()
