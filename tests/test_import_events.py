@@ -400,9 +400,15 @@ def _derived(url):
             for t in ("kpi_rollup", "stage_rollup", "heat_rollup")}
 
 
-def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, databases, tmp_path):
+@pytest.mark.parametrize("rebuild", [True, False], ids=["keys-rebuilt", "keys-kept"])
+def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, databases, tmp_path, monkeypatch,
+                                                                        rebuild):
+    from cockpit.ingest import events as importer
     from cockpit.ingest.events import build_mapping, import_events
     from cockpit.metrics import heat, rollup
+
+    # a first import into an empty store rebuilds the keys and indexes; a later one keeps them
+    monkeypatch.setattr(importer, "REBUILD_FROM", 0.0 if rebuild else float("inf"))
 
     other = databases.create("import_triggers")
     box_city(other, UNITS)
@@ -432,7 +438,13 @@ def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, da
                 notes = list(listen.connection.driver_connection.notifies(timeout=2, stop_after=1))
                 assert notes, "the live feed heard of the import"
         assert (res.inserted, res.updated, res.unchanged) == (200, 30, 0)
-    # the triggers switched off for the bulk insert are all on again
+    # the triggers switched off for the bulk insert are all on again, the keys and indexes back
+    assert q(city, "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'event_transitions')") == \
+        q(other, "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'event_transitions')")
+    assert q(city, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass, "
+                   "'event_transitions'::regclass)")[0][0] == \
+        q(other, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass, "
+                 "'event_transitions'::regclass)")[0][0]
     assert q(city, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'O' "
                    "AND tgrelid IN ('events'::regclass, 'event_transitions'::regclass)")[0][0] == 0
     steps = ("SELECT e.external_id, e.status, t.from_status, t.to_status, t.at, t.unit_id, t.note "

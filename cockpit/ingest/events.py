@@ -46,6 +46,7 @@ import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
 from cockpit.metrics import changes, heat, rollup
+from cockpit.store.bulkcopy import bulk_load_mode
 from cockpit.store.schema import SOURCES, STATUSES
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -567,7 +568,7 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
          "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
     # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
-    conn.execute(sa.text("DROP VIEW IF EXISTS import_new_events, import_new_transitions"))
+    conn.execute(sa.text("DROP VIEW IF EXISTS import_new_events, import_new_stints"))
     conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
     return res
 
@@ -836,44 +837,44 @@ TRIGGER_SQL = [
 ]
 
 # Many new events (BULK_ROWS): the user triggers of events and event_transitions are switched
-# off for the inserts, inside this transaction, and their work is done once, set-based, on
-# the inserted rows with the triggers' own SQL (cockpit.metrics renders both). Switching them
-# off takes a SHARE ROW EXCLUSIVE lock on both tables until commit: readers go on and see the
-# store as it was before the import until it commits; other writers wait for the commit. Under
-# that lock nobody else adds events, so the new ones are exactly those above the highest id
-# held before (:first).
+# off for the inserts, inside this transaction, and their work is done once, set-based, on the
+# inserted rows with the triggers' own SQL (cockpit.metrics renders both). Switching them off
+# takes a SHARE ROW EXCLUSIVE lock on both tables until commit: readers go on and see the store
+# as it was before the import until it commits; other writers wait for the commit. Under that
+# lock nobody else adds events, so the new ones are exactly those above the highest id held
+# before ({first}). When the new events outnumber those held (a first import), the tables' keys,
+# indexes and foreign keys are dropped for the inserts and built again before commit, as the
+# demo loader does (bulkcopy.bulk_load_mode): building an index once is several times cheaper
+# than maintaining it row by row. That takes an ACCESS EXCLUSIVE lock: readers of events then
+# wait for the commit too.
 BULK_ROWS = 20_000
-BULK_SQL = [
-    "ALTER TABLE events DISABLE TRIGGER USER",
-    "ALTER TABLE event_transitions DISABLE TRIGGER USER",
+REBUILD_FROM = 1.0  # new events per event held from which keys and indexes are rebuilt
+BULK_INSERT_SQL = [
     NEW_EVENTS,
-    "CREATE TEMP VIEW import_new_events AS SELECT * FROM events WHERE id > :first",
-    "CREATE TEMP VIEW import_new_transitions AS SELECT * FROM event_transitions WHERE event_id > :first",
-    NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM import_new_events e
-          JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id) d"""),
+    NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM events e
+          JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id WHERE e.id > {first}) d"""),
+]
+BULK_DELTA_SQL = [
+    "ANALYZE events",
+    "ANALYZE event_transitions",
+    "CREATE TEMP VIEW import_new_events AS SELECT * FROM events WHERE id > {first}",
     rollup.added_events_sql("import_new_events"),
     *heat.added_sql("import_new_events"),
-    rollup.added_transitions_sql("import_new_transitions"),
+    # a new event's only transitions are this import's: none before them
+    "CREATE TEMP VIEW import_new_stints AS SELECT *, NULL::timestamptz AS prev_at "
+    "FROM event_transitions WHERE event_id > {first}",
+    rollup.added_stints_sql("import_new_stints"),
     f"SELECT {changes.NOTIFY}",
-    "ALTER TABLE events ENABLE TRIGGER USER",
-    "ALTER TABLE event_transitions ENABLE TRIGGER USER",
 ]
+TABLES = ["events", "event_transitions"]
 
 
 def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: bool) -> None:
     params = {"import_id": res.import_id, "file_name": res.file_name, "default_hours": m.default_deadline_hours}
-    stmts = PREPARE_SQL + (BULK_SQL if bulk else TRIGGER_SQL)
-    for i, stmt in enumerate(stmts):
+
+    def run(stmt: str):
         started = time.monotonic()
-        if stmt is NEW_EVENTS or stmt is TRIGGER_SQL[0]:
-            inserting = True
-        else:
-            inserting = False
-        if bulk and stmt is NEW_EVENTS:  # the lock is held now (the triggers are off)
-            params["first"] = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
-        stmt = stmt.replace("DEADLINE", DEADLINE)
-        if ":first" in stmt:  # a view cannot take parameters
-            stmt = stmt.replace(":first", str(int(params["first"])))
+        stmt = stmt.replace("DEADLINE", DEADLINE).replace("{first}", str(params.get("first")))
         try:
             done = conn.execute(sa.text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
         except sa.exc.IntegrityError as exc:
@@ -881,9 +882,34 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
                 raise
             raise CockpitError("another writer stored some of this file's events during the import; "
                                "nothing was imported: run it again")
-        if inserting:
-            res.inserted = done.rowcount
         progress(f"{time.monotonic() - started:6.1f} s  {' '.join(stmt.split())[:60]}")
+        return done
+
+    for stmt in PREPARE_SQL:
+        run(stmt)
+    if not bulk:
+        res.inserted = run(TRIGGER_SQL[0]).rowcount
+        run(TRIGGER_SQL[1])
+    else:
+        for table in TABLES:
+            run(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        params["first"], held = conn.execute(sa.text(
+            "SELECT coalesce(max(id), 0), (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'events'::regclass) "
+            "FROM events")).one()
+        new = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM import_stage) - (SELECT count(*) FROM import_prior)")).scalar_one()
+        if new > held * REBUILD_FROM:
+            with bulk_load_mode(cur, TABLES) as restore:
+                res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+                run(BULK_INSERT_SQL[1])
+                restore.run_here(cur, progress)
+        else:
+            res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+            run(BULK_INSERT_SQL[1])
+        for stmt in BULK_DELTA_SQL:
+            run(stmt)
+        for table in TABLES:
+            run(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     staged, updated = conn.execute(sa.text(
         "SELECT (SELECT count(*) FROM import_stage), count(*) FILTER (WHERE NOT inserted) FROM import_done")).one()
     res.updated, res.unchanged = updated, staged - res.inserted - updated

@@ -199,8 +199,13 @@ def added_transitions_sql(rows: str) -> str:
     new_stints = f"""(SELECT n.*, (SELECT max(p.at) FROM event_transitions p
                          WHERE p.event_id = n.event_id AND (p.at, p.id) < (n.at, n.id)) AS prev_at
                   FROM {rows} n)"""
+    return added_stints_sql(new_stints)
+
+
+def added_stints_sql(stints: str) -> str:
+    """Add the stints in relation `stints` (transitions carrying their `prev_at`) to stage_rollup."""
     return f"""INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)
-        {_stints_select(new_stints)}
+        {_stints_select(stints)}
         ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n"""
 
 

@@ -215,6 +215,21 @@ class Restore:
         with ThreadPoolExecutor(max_workers=len(self.tables)) as pool:
             list(pool.map(lane, self.tables))
 
+    def run_here(self, cursor, progress=lambda line: None) -> None:
+        """Put everything back on `cursor`'s own connection, one statement after the other: for a
+        load that must commit whole (cockpit import-events), its keys checked before it does."""
+        def timed(label: str, sql: str) -> None:
+            started = time.monotonic()
+            cursor.execute(sql)
+            progress(f"{time.monotonic() - started:6.1f} s  {label}")
+
+        for t, name, definition in sorted(self.keys, key=lambda k: "PRIMARY" not in k[2]):
+            timed(f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+        for t, name, definition in self.indexes:
+            timed(f"index {name}", definition)
+        for t, name, definition in self.foreign:
+            timed(f"foreign key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+
 
 @contextlib.contextmanager
 def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
