@@ -858,14 +858,19 @@ BULK_DELTA_SQL = [
     "ANALYZE events",
     "ANALYZE event_transitions",
     "CREATE TEMP VIEW import_new_events AS SELECT * FROM events WHERE id > {first}",
+    *heat.added_kept_sql("import_new_events"),
+    f"SELECT {changes.NOTIFY}",
+]
+# the rollups: the new rows' deltas, or (keys rebuilt: the store held fewer events than came
+# in) the rollups rebuilt whole, which adds up per lowest rolled-up unit once and is cheaper then
+ROLLUP_DELTA_SQL = [
     rollup.added_events_sql("import_new_events"),
-    *heat.added_sql("import_new_events"),
     # a new event's only transitions are this import's: none before them
     "CREATE TEMP VIEW import_new_stints AS SELECT *, NULL::timestamptz AS prev_at "
     "FROM event_transitions WHERE event_id > {first}",
     rollup.added_stints_sql("import_new_stints"),
-    f"SELECT {changes.NOTIFY}",
 ]
+ROLLUP_REBUILD_SQL = ["SET LOCAL work_mem = '256MB'", "SELECT cockpit_rollup_rebuild()"]
 TABLES = ["events", "event_transitions"]
 
 
@@ -898,7 +903,8 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
             "FROM events")).one()
         new = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM import_stage) - (SELECT count(*) FROM import_prior)")).scalar_one()
-        if new > held * REBUILD_FROM:
+        rebuild = new > held * REBUILD_FROM
+        if rebuild:
             with bulk_load_mode(cur, TABLES) as restore:
                 res.inserted = run(BULK_INSERT_SQL[0]).rowcount
                 run(BULK_INSERT_SQL[1])
@@ -906,7 +912,7 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
         else:
             res.inserted = run(BULK_INSERT_SQL[0]).rowcount
             run(BULK_INSERT_SQL[1])
-        for stmt in BULK_DELTA_SQL:
+        for stmt in BULK_DELTA_SQL + (ROLLUP_REBUILD_SQL if rebuild else ROLLUP_DELTA_SQL):
             run(stmt)
         for table in TABLES:
             run(f"ALTER TABLE {table} ENABLE TRIGGER USER")

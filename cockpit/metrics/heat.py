@@ -72,11 +72,20 @@ def _upsert(select_sql: str) -> str:
         ON CONFLICT (hour, cx, cy) DO UPDATE SET n = r.n + excluded.n"""
 
 
+KEPT_FROM = f"now() - interval '{RETAIN.days} days 1 hour'"  # hours before this are dropped
+
+
 def added_sql(rows: str) -> list[str]:
     """Count the events in relation `rows` into heat_rollup and drop expired hours: what the INSERT
     trigger runs on its new rows, and what a bulk import runs once on the rows it inserted unseen."""
-    return [_upsert(_counted(rows, 1)),
-            f"DELETE FROM heat_rollup WHERE hour < now() - interval '{RETAIN.days} days 1 hour'"]
+    return [_upsert(_counted(rows, 1)), f"DELETE FROM heat_rollup WHERE hour < {KEPT_FROM}"]
+
+
+def added_kept_sql(rows: str) -> list[str]:
+    """added_sql's net effect, counting only the rows of hours it keeps (a bulk import's rows are
+    mostly older than the retention: counting them only to delete them is wasted work)."""
+    kept = f"(SELECT * FROM {rows} WHERE date_trunc('hour', reported_at, 'UTC') >= {KEPT_FROM})"
+    return [_upsert(_counted(kept, 1)), added_sql(rows)[1]]
 
 
 def install_sql() -> list[str]:
