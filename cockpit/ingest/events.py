@@ -32,13 +32,17 @@ import re
 import time
 import tomllib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import ijson
 import numpy as np
 import pandas as pd
 import shapely
@@ -46,7 +50,7 @@ import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
 from cockpit.metrics import changes, heat, rollup
-from cockpit.store.bulkcopy import bulk_load_mode
+from cockpit.store.bulkcopy import bulk_load_mode, prefetched
 from cockpit.store.schema import SOURCES, STATUSES
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -288,23 +292,45 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int = CHUNK_ROWS, encoding: st
         elif fmt == "open311":
             opener = gzip.open if path.name.endswith(".gz") else open
             with opener(path, "rt", encoding=encoding) as f:
-                doc = json.load(f)
-            if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
-                raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
-            for i in range(0, max(len(doc), 1), chunk_rows):
-                yield numbered(_as_text(pd.DataFrame.from_records(doc[i:i + chunk_rows])))
+                for records in _open311_records(f, chunk_rows, path):
+                    yield numbered(_as_text(pd.DataFrame.from_records(records)))
     except CockpitError:
         raise
     except UnicodeDecodeError as exc:
         raise CockpitError(f"{path}: not {encoding} text at byte {exc.start}; give its --encoding (e.g. gb18030)")
     except LookupError:
         raise CockpitError(f"--encoding {encoding!r} is not a known text encoding")
-    except (ValueError, OSError, pd.errors.ParserError, json.JSONDecodeError) as exc:
+    except (ValueError, OSError, pd.errors.ParserError, json.JSONDecodeError, ijson.JSONError) as exc:
         raise CockpitError(f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0][:200]})")
     except Exception as exc:  # pyarrow's own errors (not a Parquet file, …)
         if type(exc).__module__.startswith("pyarrow"):
             raise CockpitError(f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0][:200]})")
         raise
+
+
+class _Utf8:
+    """A text file as the UTF-8 bytes ijson reads (the file's own --encoding decoded first)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes the kind of file with read(0)
+            return b""
+        return self.text.read(max(n // 4, 1) if n > 0 else -1).encode("utf-8")
+
+
+def _open311_records(f, chunk_rows: int, path: Path) -> Iterator[list[dict]]:
+    """The service requests of an Open311 list, chunk_rows at a time, streamed (never all in memory)."""
+    events = ijson.parse(_Utf8(f), use_float=True)
+    first = next(events, None)
+    if first is None or first[1] != "start_array":
+        raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
+    records = ijson.items(itertools.chain([first], events), "item")
+    while batch := list(itertools.islice(records, chunk_rows)):
+        if not all(isinstance(r, dict) for r in batch):
+            raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
+        yield batch
 
 
 def _json_lines(lines: list[str]) -> pd.DataFrame:
@@ -474,6 +500,14 @@ class Result:
     without_deadline: int = 0
     categories_created: int = 0
     departments_created: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (bench/import.py prints them)
+    _mark: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        """Book the time since the previous lap to `phase`."""
+        now = time.monotonic()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
 
     @property
     def loaded(self) -> int:
@@ -519,7 +553,9 @@ def import_events(conn: sa.Connection, path: str | Path, mapping: Mapping, tz: Z
     if not path.is_file():
         raise CockpitError(f"{path}: no such file")
     fmt = mapping.format or detect_format(path)
-    res = load_records(conn, lambda: read_chunks(path, fmt, chunk_rows, encoding), str(path), fmt, mapping, tz,
+    # the file is read one chunk ahead in a thread (the parsers let go of the GIL)
+    res = load_records(conn, lambda: prefetched(read_chunks(path, fmt, chunk_rows, encoding)), str(path), fmt,
+                       mapping, tz,
                        progress=progress, bulk_rows=bulk_rows)
     if rejects:
         _write_rejects(conn.connection.driver_connection.cursor(), res.import_id, Path(rejects))
@@ -548,20 +584,18 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         "department_id integer, description text, address text, reporter_name text, reporter_phone text) "
         "ON COMMIT DROP"))
     cur = conn.connection.driver_connection.cursor()
-    for chunk in chunks():
-        if res.read == 0:
-            absent = {ours for ours, theirs in mapping.columns.items() if theirs not in chunk.columns}
-            for ours in sorted(absent - mapping.optional):
-                raise CockpitError(f"{name}: mapped column {mapping.columns[ours]!r} ({ours}) is not in the file "
-                                   f"(its columns: {', '.join(map(str, chunk.columns[:30]))})")
-            mapping = _without(mapping, absent)
-        res.read += len(chunk)
-        _stage_chunk(cur, chunk, mapping, tz, store, res)
-        progress(f"read {res.read:,} rows")
+    behind = _CopyBehind(cur)
+    res.lap("prepare")
+    try:
+        mapping = _stage_all(chunks, behind, mapping, tz, store, res, name, progress)
+    finally:
+        behind.close()
+    res.lap("stage (COPY)")
     if res.read == 0:
         raise CockpitError(f"{name}: holds no rows")
     # the bulk path's lock and its fixed costs pay off only for large files
     _finish(conn, cur, mapping, res, progress, bulk=res.read - sum(res.quarantined.values()) >= bulk_rows)
+    res.lap("store (SQL)")
     conn.execute(sa.text(
         "UPDATE imports SET finished_at = now(), rows_read = :r, inserted = :i, updated = :u, unchanged = :n, "
         "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
@@ -571,6 +605,28 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
     conn.execute(sa.text("DROP VIEW IF EXISTS import_new_events, import_new_stints"))
     conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
     return res
+
+
+def _stage_all(chunks, cur, mapping: Mapping, tz: ZoneInfo, store: Store, res: Result, name: str,
+               progress) -> Mapping:
+    """Every chunk checked, parsed and sent to the staging tables; returns the mapping as the file has it.
+
+    Chunks are sent with COPY from a thread (_CopyBehind) while the next is parsed: with the
+    file's reader one chunk ahead (import_events), at most three chunks are in memory at a time.
+    """
+    started = time.monotonic()
+    for chunk in chunks():
+        res.lap("read")
+        if res.read == 0:
+            absent = {ours for ours, theirs in mapping.columns.items() if theirs not in chunk.columns}
+            for ours in sorted(absent - mapping.optional):
+                raise CockpitError(f"{name}: mapped column {mapping.columns[ours]!r} ({ours}) is not in the file "
+                                   f"(its columns: {', '.join(map(str, chunk.columns[:30]))})")
+            mapping = _without(mapping, absent)
+        res.read += len(chunk)
+        _stage_chunk(cur, chunk, mapping, tz, store, res)
+        progress(f"read {res.read:,} rows ({res.read / max(time.monotonic() - started, 1e-9):,.0f} rows/s)")
+    return mapping
 
 
 def _without(m: Mapping, absent: set[str]) -> Mapping:
@@ -652,6 +708,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
         key = cat_code.where(cat_code != "", cat_name)
         group = group.where(group != "", key.map(m.category_groups).fillna(cat_name.map(m.category_groups)).fillna(""))
 
+    res.lap("parse")
     # placement: coordinates first, then the named unit
     grid = pd.Series(-1, index=chunk.index, dtype=np.int64)
     lon, lat = _num(col("lon")), _num(col("lat"))
@@ -659,14 +716,17 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
     if has_xy.any():
         grid[has_xy] = store.place(lon[has_xy].to_numpy(float), lat[has_xy].to_numpy(float))
     unit_code, unit_name = col("unit_code"), col("unit_name")
-    by_unit = unit_code.map(store.unit_by_code).fillna(unit_name.map(store.unit_by_name))
     named = (unit_code != "") | (unit_name != "")
+    by_unit = pd.Series(np.nan, index=chunk.index)
+    if named.any():  # most files place by coordinates: no lookups for them
+        by_unit[named] = unit_code[named].map(store.unit_by_code).fillna(unit_name[named].map(store.unit_by_name))
     use_unit = (grid < 0) & by_unit.notna()
     grid[use_unit] = by_unit[use_unit].astype(np.int64)
     flag((grid < 0) & has_xy & ~named, "outside_units")
     flag((grid < 0) & named, "unknown_unit")
     flag((grid < 0) & ~has_xy, "no_location")
 
+    res.lap("place")
     # the first good row of a key in the file wins; 64-bit hashes of the keys seen keep memory small
     good = reason == ""
     if good.any():
@@ -676,6 +736,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
         flag(dup, "duplicate_in_file")
         store.seen = np.union1d(store.seen, h[~dup[good].to_numpy()])
 
+    res.lap("dedupe")
     ok = reason == ""
     # reference data only for rows that load: a bad row creates nothing
     cat_id = pd.Series(np.nan, index=chunk.index)
@@ -691,6 +752,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
     res.clamped += int((skew & ok).sum())
     res.placed_by_unit += int((ok & ~grid.isin(store.leaf_set)).sum())
 
+    res.lap("reference data")
     bad = ~ok
     if bad.any():
         res.quarantined.update(reason[bad].value_counts().to_dict())
@@ -707,6 +769,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
         q = pd.DataFrame({"import_id": res.import_id, "file_name": res.file_name, "row_no": rows.index,
                           "raw": raw, "reason": reason[bad]})
         _copy(cur, "quarantine", q)
+    res.lap("quarantine")
     if ok.any():
         def iso(s):
             return s[ok]  # to_csv writes '2026-03-08 07:30:00+00:00', NaT as NULL
@@ -723,6 +786,41 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
             "reporter_name": col("reporter_name")[ok], "reporter_phone": col("reporter_phone")[ok],
         })
         _copy_arrow(cur, "import_stage", stage[list(STAGE_COLUMNS)])
+    res.lap("stage (COPY)")
+
+
+class _CopyBehind:
+    """A cursor stand-in whose COPY statements run in a worker thread, one at a time: the server
+    takes in one chunk while the next is parsed (two cores). The connection's own lock keeps
+    any other statement (a new category) from interleaving with a COPY."""
+
+    def __init__(self, cur):
+        self.cur = cur
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-copy")
+        self.pending = None
+
+    @contextmanager
+    def copy(self, statement: str):
+        parts: list = []
+        yield SimpleNamespace(write=parts.append)
+        self.wait()
+        self.pending = self.pool.submit(self._send, statement, parts)
+
+    def _send(self, statement: str, parts: list) -> None:
+        with self.cur.copy(statement) as cp:
+            for part in parts:
+                cp.write(part)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
 
 
 def _copy_arrow(cur, table: str, df: pd.DataFrame) -> None:

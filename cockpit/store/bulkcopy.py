@@ -15,6 +15,7 @@ Column kinds:
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -277,3 +278,23 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
     )
     for table in tables:
         cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def prefetched(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate `items` in a worker thread, keeping up to `depth` ready ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in items:
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    threading.Thread(target=work, daemon=True, name="prefetch").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
