@@ -467,3 +467,24 @@ def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, da
     for derived in (bulk, rebuilt):
         derived["heat_rollup"] = [r for r in derived["heat_rollup"] if r[0] >= recent]
     assert rebuilt == bulk
+
+
+def test_open311_streams_in_chunks_and_a_key_repeated_in_a_later_chunk_is_quarantined(city, tmp_path):
+    from cockpit.ingest.events import build_mapping, import_events
+
+    def req(i, key):
+        return {"service_request_id": key, "status": "open", "service_code": "006", "service_name": "Pothole",
+                "requested_datetime": f"2026-03-05T1{i % 10}:00:00-08:00", "lat": 51.5, "long": 11.5}
+
+    # keys 0..9, then key 2 again (a later chunk) and key 9 again (the same chunk as its first)
+    reqs = [req(i, f"K{i}") for i in range(10)] + [req(10, "K2"), req(11, "K9")]
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps(reqs), encoding="utf-8")
+    mapping = build_mapping(preset="open311", fmt="open311")
+    lines = []
+    with store.engine(city).connect() as conn:
+        res = import_events(conn, path, mapping, SH, chunk_rows=4, progress=lines.append)
+        conn.commit()
+    assert [ln for ln in lines if ln.startswith("read ")][0].startswith("read 4 rows")  # streamed, 4 at a time
+    assert (res.read, res.inserted, dict(res.quarantined)) == (12, 10, {"duplicate_in_file": 2})
+    assert [r.row_no for r in q(city, "SELECT row_no FROM quarantine ORDER BY row_no")] == [11, 12]
