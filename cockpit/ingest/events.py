@@ -992,6 +992,8 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
         return done
 
     for stmt in PREPARE_SQL:
+        if bulk and stmt.startswith("CREATE INDEX"):  # the bulk path joins by hash: no use for it
+            continue
         run(stmt)
     if not bulk:
         res.inserted = run(TRIGGER_SQL[0]).rowcount
