@@ -87,6 +87,8 @@ LIVE = {
     "ticker": Output(lid("cockpit", "ticker"), "children"),
     "ticker_ids": Output(lid("cockpit", "ticker-ids"), "data"),
     "heat_add": Output(lid("cockpit", "heat-add"), "data"),
+    "placed": Output("placed-note", "children", allow_duplicate=True),
+    "ranking_note": Output("ranking-note", "children", allow_duplicate=True),
 }
 
 
@@ -206,7 +208,7 @@ def register(app: Dash) -> None:
                          "lang": State("lang", "data")},
                   prevent_initial_call=True)
     def live_refresh(_token, view, query, known, lang):
-        """A change in the store: the unit's six numbers, the ticker (a Patch), new heat points."""
+        """A change in the store: the unit's six numbers and placed-only note, the ticker (a Patch), new heat points."""
         if query is None or not view:
             raise PreventUpdate
         ctx = context()
@@ -221,9 +223,11 @@ def register(app: Dash) -> None:
         except Exception as exc:  # noqa: BLE001 — the badge follows from the change feed within a second
             live_parts.log_failure(exc)
             return unchanged(LIVE)
-        shown = {"kpi": numbers}
+        shown = {"kpi": numbers, "placed_here": numbers["placed_here"]}
+        placed = panels.placed_note(shown, lang)
         ticker, ids, fresh = live_parts.ticker_patch(events, known, state.unit, tz, lang)
         return {"cards": panels.card_values(shown), "details": panels.card_details(shown, lang),
+                "placed": placed, "ranking_note": placed,
                 "ticker": ticker, "ticker_ids": ids,
                 "heat_add": live_parts.heat_points(fresh) if fresh else no_update}
 

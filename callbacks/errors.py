@@ -1,19 +1,23 @@
 """What a browser is told when something goes wrong: mapped here, once.
 
 NotFound (404) and BadRequest (400) carry the user's own input back ("no unit with code 'X'");
-Unauthorized is 401 (with a WWW-Authenticate header on the API).
+Unauthorized is 401 (with a WWW-Authenticate header on the API), Forbidden 403, TooLarge 413,
+Invalid 422 (with its list of bad fields), NotConfigured 503 (saying what is not set up).
 A store that is unreachable, slow past the statement timeout or answering with an error
-(StoreUnavailable, any SQLAlchemyError) is "data unavailable" (503) to the browser; the store's
-host, port, database and PostgreSQL's own words go to the log only.
+(StoreUnavailable, any SQLAlchemyError, or a psycopg error: the importer COPYs through the
+driver) is "data unavailable" (503) to the browser; the store's host, port, database and
+PostgreSQL's own words go to the log only.
 """
 from __future__ import annotations
 
 import logging
 
 import flask
+import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from cockpit.errors import BadRequest, CockpitError, NotFound, StoreUnavailable, Unauthorized
+from cockpit.errors import (BadRequest, CockpitError, Forbidden, Invalid, NotConfigured, NotFound, StoreUnavailable,
+                            TooLarge, Unauthorized)
 from cockpit.store.database import first_line
 from cockpit.ui.i18n import t
 
@@ -21,7 +25,7 @@ log = logging.getLogger("cockpit.web")
 
 
 def _internal(exc: BaseException) -> bool:
-    return isinstance(exc, (StoreUnavailable, SQLAlchemyError)) or not isinstance(exc, CockpitError)
+    return isinstance(exc, (StoreUnavailable, SQLAlchemyError, psycopg.Error)) or not isinstance(exc, CockpitError)
 
 
 def status(exc: BaseException) -> int:
@@ -29,6 +33,14 @@ def status(exc: BaseException) -> int:
         return 404
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, Invalid):
+        return 422
+    if isinstance(exc, NotConfigured):
+        return 503
     if _internal(exc):
         return 503
     return 400  # BadRequest and any other CockpitError: the user's input
@@ -38,8 +50,8 @@ def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
     """One line for the screen; logs the detail of anything internal."""
     if not _internal(exc):
         return str(exc)
-    detail = first_line(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
-    if isinstance(exc, (StoreUnavailable, SQLAlchemyError)):
+    detail = first_line(exc) if isinstance(exc, (SQLAlchemyError, psycopg.Error)) else str(exc)
+    if isinstance(exc, (StoreUnavailable, SQLAlchemyError, psycopg.Error)):
         log.warning("%s failed: %s", what, detail)
     else:
         log.exception("%s failed", what, exc_info=exc)
@@ -51,9 +63,13 @@ def register(server: flask.Flask) -> None:
     def answer(exc: Exception):
         code = status(exc)
         headers = {"WWW-Authenticate": 'Bearer realm="cockpit"'} if code == 401 else {}
-        return flask.jsonify({"error": message(exc, "en", flask.request.path)}), code, headers
+        body = {"error": message(exc, "en", flask.request.path)}
+        if isinstance(exc, Invalid):
+            body["errors"] = exc.errors
+        return flask.jsonify(body), code, headers
 
-    for kind in (NotFound, Unauthorized, BadRequest, CockpitError, SQLAlchemyError):
+    for kind in (NotFound, Unauthorized, Forbidden, BadRequest, Invalid, NotConfigured, CockpitError, SQLAlchemyError,
+                 psycopg.Error):
         server.register_error_handler(kind, answer)
 
 

@@ -33,7 +33,17 @@ def _cmd_db(args) -> int:
         print(f"{state}: {cluster.data}" + (f" on port {cluster.port}" if state != "absent" else ""))
         return 0 if state == "running" else 3
     elif args.action == "url":
-        print(s.database_url or cluster.url(role="app" if args.app else "owner"))
+        if args.writer:
+            from cockpit.errors import CockpitError
+            from cockpit.store.database import writer_database_url
+
+            url = writer_database_url(s)
+            if url is None:
+                raise CockpitError("no writer role for this store: set COCKPIT_WRITER_DATABASE_URL "
+                                   "(or, on the managed cluster, run `cockpit db up`)")
+            print(url)
+        else:
+            print(s.database_url or cluster.url(role="app" if args.app else "owner"))
     return 0
 
 
@@ -185,9 +195,10 @@ def _cmd_api_token(args) -> int:
     store.check(ctx.engine)
     with ctx.connect() as conn:
         if args.action == "create":
-            token = tokens.create(conn, args.name)
+            scope = "write" if args.write else "read"
+            token = tokens.create(conn, args.name, scope)
             conn.commit()
-            print(f"API token for {args.name!r} (shown once; keep it secret):\n{token}")
+            print(f"API token for {args.name!r}, {scope} (shown once; keep it secret):\n{token}")
         elif args.action == "revoke":
             tokens.revoke(conn, args.name)
             conn.commit()
@@ -196,7 +207,7 @@ def _cmd_api_token(args) -> int:
             rows = tokens.listing(conn)
             for r in rows:
                 state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "live"
-                print(f"{r['name']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
+                print(f"{r['name']}\t{r['scope']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
             if not rows:
                 print("no API tokens yet: `cockpit api-token create NAME`")
 def _mapping_and_tz(args):
@@ -209,7 +220,11 @@ def _mapping_and_tz(args):
     mapping = ingest.build_mapping(preset=args.preset, mapping_file=args.mapping, maps=args.map or [],
                                    values=args.value or [], source=args.source,
                                    fmt=getattr(args, "format", None), time_formats=args.time_format or [],
-                                   default_deadline_hours=args.default_deadline_hours)
+                                   default_deadline_hours=args.default_deadline_hours,
+                                   approximate_points=args.approximate_point or [],
+                                   approximate_min_rows=args.approximate_min_rows,
+                                   approximate_min_share=args.approximate_min_share,
+                                   approximate_ratio=args.approximate_ratio)
     ctx = for_admin()
     tz = ctx.timezone
     if args.tz:
@@ -273,7 +288,11 @@ def _cmd_quarantine(args) -> int:
         given = [f for f, v in (("--preset", args.preset), ("--mapping", args.mapping), ("--map", args.map),
                                 ("--value", args.value), ("--source", args.source), ("--tz", args.tz),
                                 ("--time-format", args.time_format),
-                                ("--default-deadline-hours", args.default_deadline_hours)) if v]
+                                ("--default-deadline-hours", args.default_deadline_hours),
+                                ("--approximate-point", args.approximate_point),
+                                ("--approximate-min-rows", args.approximate_min_rows),
+                                ("--approximate-min-share", args.approximate_min_share),
+                                ("--approximate-ratio", args.approximate_ratio)) if v]
         if given:
             raise CockpitError(f"{given[0]} is for quarantine retry, not {args.action}")
         ctx = for_admin()
@@ -341,16 +360,27 @@ def _mapping_args(p: argparse.ArgumentParser, retry: bool = False) -> None:
                    help="a local time format tried before ISO 8601, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p' (repeatable)")
     p.add_argument("--default-deadline-hours", type=float,
                    help="deadline for rows with none and a category without deadline_hours")
+    p.add_argument("--approximate-point", action="append", metavar="LON,LAT",
+                   help="a known geocoding fallback point: its rows are flagged approximate (repeatable)")
+    p.add_argument("--approximate-min-rows", type=int, metavar="N",
+                   help="a fallback point holds at least N rows (default 50)")
+    p.add_argument("--approximate-min-share", type=float, metavar="FRACTION",
+                   help="… and at least this share of the rows with coordinates (default 0.01)")
+    p.add_argument("--approximate-ratio", type=float, metavar="R",
+                   help="… and R times the rows of the densest real place (default 5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = sub.add_parser("db", help="the project-managed local PostgreSQL: up | down | status | url [--app]")
+    db = sub.add_parser("db", help="the project-managed local PostgreSQL: up | down | status | url [--app|--writer]")
     db.add_argument("action", choices=["up", "down", "status", "url"])
-    db.add_argument("--app", action="store_true",
-                    help="with url: the web app's read-only role (cockpit_app) instead of the owner")
+    role = db.add_mutually_exclusive_group()
+    role.add_argument("--app", action="store_true",
+                      help="with url: the web app's read-only role (cockpit_app) instead of the owner")
+    role.add_argument("--writer", action="store_true",
+                      help="with url: the role that stores events POSTed to the API (cockpit_writer)")
     db.set_defaults(func=_cmd_db)
 
     sub.add_parser("migrate", help="create or upgrade the store's schema (Alembic)").set_defaults(func=_cmd_migrate)
@@ -384,9 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help="threads per worker (default COCKPIT_THREADS, 4)")
     serve.set_defaults(func=_cmd_serve)
 
-    tok = sub.add_parser("api-token", help="bearer tokens for the HTTP API: create NAME | list | revoke NAME")
+    tok = sub.add_parser("api-token", help="bearer tokens for the HTTP API: create NAME [--write] | list | revoke NAME")
     tok.add_argument("action", choices=["create", "list", "revoke"])
     tok.add_argument("name", nargs="?", default="", help="who or what uses the token (create, revoke)")
+    tok.add_argument("--write", action="store_true",
+                     help="with create: the token may also send events (POST /api/events); default: read only")
     tok.set_defaults(func=_cmd_api_token)
 
     kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period",

@@ -1,6 +1,9 @@
 """Settings, all from the environment so `make run`, tests and CI configure the same way.
 
 COCKPIT_DATABASE_URL  libpq URI of an existing store; unset -> the project-managed cluster
+COCKPIT_WRITER_DATABASE_URL  with COCKPIT_DATABASE_URL: the same store as a role that may store
+                      events (POST /api/events; grants: cockpit/store/roles.py); unset -> that
+                      endpoint answers 503. The managed cluster has its own (cockpit_writer).
 COCKPIT_STATE_DIR     where the managed cluster lives (default: <repo>/.cockpit)
 COCKPIT_TIMEZONE      the city's local time zone (default Asia/Shanghai)
 COCKPIT_LANG          zh (default) or en
@@ -43,6 +46,7 @@ class Settings:
     pool_size: int = 5
     pool_overflow: int = 10
     statement_timeout: int = 30  # seconds
+    writer_database_url: str | None = None
 
 
 def _whole(name: str, default: int, what: str = "a whole number of seconds (0 turns it off)",
@@ -77,4 +81,5 @@ def settings() -> Settings:
         pool_size=_whole("COCKPIT_POOL_SIZE", 5, "a whole number of connections, at least 1", 1),
         pool_overflow=_whole("COCKPIT_POOL_OVERFLOW", 10, "a whole number of connections"),
         statement_timeout=_whole("COCKPIT_STATEMENT_TIMEOUT", 30),
+        writer_database_url=os.environ.get("COCKPIT_WRITER_DATABASE_URL") or None,
     )

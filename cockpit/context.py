@@ -9,6 +9,7 @@ one-second poll of every screen must not do.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cockpit.config import Settings, settings as read_settings
+from cockpit.errors import NotConfigured
 from cockpit.store import database
 
 
@@ -24,11 +26,31 @@ class Context:
     settings: Settings
     url: str  # libpq URL of the store (with its password: never shown, see database.describe)
     engine: Engine = field(repr=False)
+    writer_url: str | None = field(default=None, repr=False)  # None: writing is not configured
+    _writer: Engine | None = field(default=None, init=False, repr=False)
+    _writer_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         """A connection whose connection failures are StoreUnavailable."""
         with database.connect(self.engine) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def connect_writer(self) -> Iterator[sa.Connection]:
+        """A connection as the role that stores events (POST /api/events). Its small pool is
+        made on the first write, so a server nobody writes to holds no writer connection.
+        NotConfigured without a writer URL."""
+        if self.writer_url is None:
+            raise NotConfigured("writing events is not configured on this server "
+                                "(set COCKPIT_WRITER_DATABASE_URL)")
+        with self._writer_lock:
+            if self._writer is None:
+                s = self.settings
+                self._writer = database.make_engine(self.writer_url, pool_size=1, max_overflow=2,
+                                                    statement_timeout=s.statement_timeout,
+                                                    application_name="cockpit-writer")
+        with database.connect(self._writer) as conn:
             yield conn
 
     @property
@@ -61,7 +83,7 @@ def for_web(s: Settings | None = None, url: str | None = None) -> Context:
     url = url or database.app_database_url(s)
     eng = database.make_engine(url, pool_size=s.pool_size, max_overflow=s.pool_overflow,
                                statement_timeout=s.statement_timeout, application_name="cockpit-web")
-    return Context(s, url, eng)
+    return Context(s, url, eng, writer_url=database.writer_database_url(s))
 
 
 def for_admin(s: Settings | None = None, url: str | None = None) -> Context:

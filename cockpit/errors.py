@@ -21,8 +21,29 @@ class Unauthorized(CockpitError):
     """No valid credentials for what was asked (a missing, unknown or revoked API token)."""
 
 
+class Forbidden(CockpitError):
+    """Valid credentials that do not allow what was asked (a read token sending events)."""
+
+
 class BadRequest(CockpitError):
     """Input that cannot be understood: a bad date, an unknown filter value."""
+
+
+class TooLarge(BadRequest):
+    """A request bigger than this server takes in one go (too many bytes or items)."""
+
+
+class Invalid(CockpitError):
+    """Input understood but not acceptable, item by item: `errors` lists each bad field as
+    {"index", "field", "message"}; nothing was stored."""
+
+    def __init__(self, message: str, errors: list[dict]):
+        super().__init__(message)
+        self.errors = errors
+
+
+class NotConfigured(CockpitError):
+    """A feature this server was not set up for (writing events without a writer role)."""
 
 
 class StoreUnavailable(CockpitError):

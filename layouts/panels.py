@@ -33,12 +33,15 @@ def card_values(view: dict) -> dict[str, str]:
 
 def card_details(view: dict, lang: str) -> dict[str, str]:
     k = view["kpi"]
-    return {
+    out = {
         "volume": f"{t('closed', lang)} {count(k['closed'])}",
         **{r: f"{count(k[a])} / {count(k[b])}" for r, (a, b) in FRACTIONS.items()},
         "open": t("open_detail", lang),
         "overdue": f"{t('overdue_detail', lang)} {percent(share(k['overdue'], k['open']))}",
     }
+    if k.get("closed_no_deadline"):  # they lower the rate: say why
+        out["on_time_rate"] += " · " + t("closed_no_deadline", lang).format(n=count(k["closed_no_deadline"]))
+    return out
 
 
 def card_deltas(view: dict, lang: str) -> dict[str, html.Span | str]:

@@ -72,12 +72,13 @@ def test_no_password_or_a_wrong_one_is_refused(cluster):
 
 
 def test_the_password_files_are_this_users_alone(cluster):
-    for role in ("owner", "app"):
+    for role in ("owner", "app", "writer"):
         info = cluster.secret_path(role).stat()
         assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.geteuid()
         assert cluster.secret_path(role).parent == cluster.state_dir
-    assert cluster.secret("owner") != cluster.secret("app")
+    assert len({cluster.secret(role) for role in ("owner", "app", "writer")}) == 3
     assert cluster.url("app").startswith("postgresql://cockpit_app:")
+    assert cluster.url("writer").startswith("postgresql://cockpit_writer:")
 
 
 def test_the_app_role_reads_and_nothing_more(cluster):
@@ -103,6 +104,32 @@ def test_the_app_role_reads_and_nothing_more(cluster):
                 conn.execute(sql)
 
 
+def test_the_writer_stores_events_and_nothing_more(cluster):
+    with _connect(cluster, "cockpit_writer", cluster.secret("writer")) as conn:
+        assert conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
+                            "WHERE rolname = current_user").fetchone() == (False, False, False)
+        # what the importer and the triggers of events do, as this role (rolled back)
+        with conn.transaction(force_rollback=True):
+            made = conn.execute("""
+                INSERT INTO events (source, external_id, category_id, reported_at, location)
+                SELECT 'grid_app', 'W-1', c.id, now(), ST_PointOnSurface(g.geom)
+                FROM categories c, (SELECT geom FROM units WHERE level = 'grid' LIMIT 1) g LIMIT 1
+                RETURNING id, grid_id""").fetchone()
+            assert made[1] is not None
+            conn.execute("UPDATE events SET status = 'closed', closed_at = now() WHERE id = %s", (made[0],))
+            conn.execute("INSERT INTO event_transitions (event_id, from_status, to_status, at) "
+                         "VALUES (%s, 'reported', 'closed', now())", (made[0],))
+            conn.execute("INSERT INTO categories (code, name) VALUES ('w', 'w')")
+            conn.execute("CREATE TEMP TABLE stage (x int)")  # the importer stages its rows so
+        for sql in ("UPDATE units SET name = 'x'", "INSERT INTO units (code, name, level) VALUES ('x', 'x', 'grid')",
+                    "CREATE TABLE public.intruder (x int)", "SELECT * FROM api_tokens",
+                    "UPDATE api_tokens SET revoked_at = NULL", "DELETE FROM events", "TRUNCATE events",
+                    "ALTER TABLE events ADD COLUMN x int", "DROP TABLE kpi_rollup", "CREATE ROLE intruder",
+                    "COPY (SELECT 1) TO PROGRAM 'true'"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(sql)
+
+
 def test_the_web_app_uses_the_app_role(cluster, monkeypatch):
     monkeypatch.setenv("COCKPIT_STATE_DIR", str(cluster.state_dir))
     monkeypatch.delenv("COCKPIT_DATABASE_URL", raising=False)
@@ -113,7 +140,7 @@ def test_the_web_app_uses_the_app_role(cluster, monkeypatch):
     from cockpit import context
 
     web = context.for_web()  # what every worker of `cockpit serve` builds
-    assert web.url == cluster.url("app")
+    assert web.url == cluster.url("app") and web.writer_url == cluster.url("writer")
     with web.connect() as conn:
         assert conn.execute(sa.text("SELECT current_user")).scalar() == "cockpit_app"
     with store.connect(eng) as conn:
@@ -122,6 +149,9 @@ def test_the_web_app_uses_the_app_role(cluster, monkeypatch):
     # an operator's store: the one URL they give, for the app too
     monkeypatch.setenv("COCKPIT_DATABASE_URL", "postgresql://someone@db.example:5432/city")
     assert store.app_database_url() == store.database_url() == "postgresql://someone@db.example:5432/city"
+    assert store.writer_database_url() is None  # writing through the API is then off ...
+    monkeypatch.setenv("COCKPIT_WRITER_DATABASE_URL", "postgresql://writer@db.example:5432/city")
+    assert store.writer_database_url() == "postgresql://writer@db.example:5432/city"  # ... unless given
 
 
 def test_db_url_prints_the_owner_or_the_app(cluster):
@@ -162,7 +192,7 @@ def test_a_trust_cluster_is_secured_in_place(tmp_path, capsys):
         assert "securing" in capsys.readouterr().out
         _assert_refused(c, "cockpit")
         assert (c.data / "pg_hba.conf").read_text() == HBA
-        for role in ("owner", "app"):
+        for role in ("owner", "app", "writer"):
             assert stat.S_IMODE(c.secret_path(role).stat().st_mode) == 0o600
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = 'cockpit'").fetchone()[0] == 1

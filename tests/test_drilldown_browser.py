@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -378,3 +379,36 @@ def test_an_unknown_unit_is_a_message(dash_duo, demo_url, use_store):
     dash_duo._wait_for(lambda d: "999999-999" in d.find_element(By.ID, "store-status").text, timeout=20,
                        msg="no message for an unknown unit")
     assert dash_duo.find_element("#kpi-volume").text == "…"
+
+
+@pytest.mark.browser
+def test_the_on_time_card_says_how_many_closed_events_had_no_deadline(dash_duo, databases, use_store):
+    """A store of its own (this test writes): closed events that lost their deadline are named on the card."""
+    from datetime import datetime, timezone
+
+    from cockpit import store
+    from cockpit.demo.load import load_demo
+
+    url = databases.create("no_deadline")
+    eng = store.engine(url)
+    load_demo(eng, seed=5, grids=40, events=3000, days=20, now=datetime.now(timezone.utc), progress=lambda _: None)
+    with eng.begin() as conn:
+        conn.execute(sa.text("UPDATE events SET deadline_at = NULL WHERE id IN "
+                             "(SELECT id FROM events WHERE closed_at IS NOT NULL ORDER BY id DESC LIMIT 37)"))
+    with eng.connect() as conn:
+        city = conn.execute(sa.text("SELECT code FROM units WHERE parent_id IS NULL")).scalar()
+    use_store(url)
+    start(dash_duo, "/?period=30d")
+    state = wait_for_unit(dash_duo, city)
+    with eng.connect() as conn:
+        n = conn.execute(sa.text("""
+            SELECT count(*) FROM events WHERE closed_at IS NOT NULL AND deadline_at IS NULL
+              AND reported_at >= CAST(:first AS timestamp) AT TIME ZONE :tz
+              AND reported_at < (CAST(:last AS timestamp) + interval '1 day') AT TIME ZONE :tz"""),
+            {"first": state["from"], "last": state["to"], "tz": settings().timezone.key}).scalar()
+    eng.dispose()
+    assert n > 0
+    detail = dash_duo.find_element("#kpi-on-time-rate-detail").text
+    assert detail.endswith(f" · 含 {count(n)} 件无时限（计为超时）"), detail
+    # the rate itself still counts them as late: the screen equals `cockpit kpi`
+    assert_screen_is_cli(dash_duo, url)

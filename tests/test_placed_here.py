@@ -227,3 +227,35 @@ def test_the_drilldown_says_how_many_events_are_placed_only_at_this_level(dash_d
         f"{n} events placed only at this level (not in any part below): the parts below add up to {total - n} = "
         f"{total} − {n}")
     dash_duo.driver.save_screenshot(str(ARTIFACTS / "placed-here-en-1920x1080.png"))
+
+
+@pytest.mark.browser
+def test_the_placed_only_note_follows_a_live_insert(dash_duo, databases, use_store):
+    """An event placed only at the district, written while the page is open: the note's number moves."""
+    from cockpit.metrics import changes
+    from conftest import start
+
+    url = databases.create("placed_live")  # its own store: this test writes
+    eng = store.engine(url)
+    with eng.begin() as conn:
+        conn.execute(sa.text(CITY))
+        _write_events(conn)
+    use_store(url)
+    try:
+        start(dash_duo, "/?unit=P-1&period=7d")
+        dash_duo._wait_for(lambda d: d.find_element(By.ID, "placed-note").text.startswith("另有 4 件"), timeout=25,
+                           msg="no placed-only note of 4 events")
+        with eng.begin() as conn:  # placed by its unit only, as an integrator would (no point)
+            conn.execute(sa.text("""
+                INSERT INTO events (source, external_id, category_id, reported_at, grid_id, deadline_at)
+                SELECT 'hotline_12345', 'live-d5', c.id, now() - interval '1 minute',
+                       (SELECT id FROM units WHERE code = 'P-1'), now() + interval '1 day'
+                FROM categories c WHERE c.code = 'X'"""))
+        want = "另有 5 件仅定位到本级（未落到下级），下级合计 2 件 = 本级 7 件 − 5 件"
+        dash_duo._wait_for(lambda d: d.find_element(By.ID, "placed-note").text == want, timeout=15,
+                           msg="the placed-only note never counted the new event")
+        assert dash_duo.find_element("#ranking-note").text == want
+        assert dash_duo.find_element("#kpi-volume").text == count(7)
+    finally:
+        changes.stop_all()
+        eng.dispose()

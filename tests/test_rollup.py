@@ -162,3 +162,37 @@ def test_simulated_live_writers_keep_rollups_right(small_city):
     assert f"{new:,} new events" in r.stdout
     assert_triggers_match_rebuild(small_city)
     assert_views_agree(small_city)
+
+
+NO_DEADLINE = """
+SELECT count(*) FROM events e JOIN unit_closure c ON c.descendant_id = e.grid_id JOIN units u ON u.id = c.ancestor_id
+WHERE u.code = :code AND e.closed_at IS NOT NULL AND e.deadline_at IS NULL
+  AND e.reported_at >= :start AND e.reported_at < :end"""
+
+
+def test_closed_events_without_a_deadline_are_counted_for_the_on_time_card(small_city):
+    with small_city.begin() as conn:  # a writer that lost some deadlines, in plain SQL (the triggers' path)
+        n = conn.execute(sa.text("""
+            UPDATE events SET deadline_at = NULL
+            WHERE id IN (SELECT id FROM events WHERE closed_at IS NOT NULL ORDER BY id DESC LIMIT 150)""")).rowcount
+        conn.execute(sa.text("""
+            UPDATE events SET deadline_at = NULL
+            WHERE id IN (SELECT id FROM events WHERE closed_at IS NULL ORDER BY id DESC LIMIT 20)"""))
+    assert n == 150
+    with small_city.connect() as conn:
+        street = conn.execute(sa.text("SELECT code FROM units WHERE level = 'street' ORDER BY code LIMIT 1")).scalar()
+        grid = conn.execute(sa.text(
+            "SELECT u.code FROM units u JOIN events e ON e.grid_id = u.id WHERE e.deadline_at IS NULL "
+            "AND e.closed_at IS NOT NULL GROUP BY u.code ORDER BY count(*) DESC, u.code LIMIT 1")).scalar()
+        seen = 0
+        for code in (None, street, grid):
+            for kind in ("7d", "30d"):
+                p = period_of(kind, TZ)
+                view = unit_view(conn, code, p)
+                want = conn.execute(sa.text(NO_DEADLINE), {"code": view["unit"]["code"], "start": p.start_utc,
+                                                           "end": p.end_utc}).scalar()
+                assert view["kpi"]["closed_no_deadline"] == want, (code, kind)
+                assert unit_view(conn, code, p, plain=True)["kpi"]["closed_no_deadline"] == want
+                seen += want
+        assert seen > 0
+    assert_triggers_match_rebuild(small_city)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -16,21 +17,33 @@ from cockpit.errors import BadRequest, NotFound
 from cockpit.store.schema import api_tokens
 
 PREFIX = "ck_"
+SCOPES = ("read", "write")
+
+
+class Holder(NamedTuple):
+    name: str
+    scope: str
+
+    @property
+    def may_write(self) -> bool:
+        return self.scope == "write"
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create(conn: sa.Connection, name: str) -> str:
+def create(conn: sa.Connection, name: str, scope: str = "read") -> str:
     """A new token for `name`; the only time it is seen in clear."""
+    if scope not in SCOPES:
+        raise BadRequest(f"a token's scope is one of {', '.join(SCOPES)}, not {scope!r}")
     name = (name or "").strip()
     if not name:
         raise BadRequest("a token needs a name (who or what will use it)")
     if conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
         raise BadRequest(f"a token named {name!r} exists: revoke it first or choose another name")
     token = PREFIX + secrets.token_urlsafe(32)
-    conn.execute(api_tokens.insert().values(name=name, token_hash=_hash(token)))
+    conn.execute(api_tokens.insert().values(name=name, token_hash=_hash(token), scope=scope))
     return token
 
 
@@ -42,14 +55,16 @@ def revoke(conn: sa.Connection, name: str) -> None:
 
 
 def listing(conn: sa.Connection) -> list[dict]:
-    rows = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.revoked_at)
+    rows = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.created_at,
+                                  api_tokens.c.revoked_at)
                         .order_by(api_tokens.c.name))
     return [r._asdict() for r in rows]
 
 
-def holder(conn: sa.Connection, token: str | None) -> str | None:
-    """The name of a live token, or None (absent, unknown or revoked: the same to the asker)."""
+def holder(conn: sa.Connection, token: str | None) -> Holder | None:
+    """Name and scope of a live token, or None (absent, unknown or revoked: the same to the asker)."""
     if not token or not token.startswith(PREFIX):
         return None
-    return conn.execute(sa.select(api_tokens.c.name).where(api_tokens.c.token_hash == _hash(token),
-                                                           api_tokens.c.revoked_at.is_(None))).scalar()
+    row = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope).where(
+        api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None))).first()
+    return Holder(*row) if row else None

@@ -21,6 +21,14 @@ Rules (docs/schema.md §4 "Importing files" says the same for operators):
   by its unit code / unit name column: the event then belongs to that unit, at whatever level
   ("placed only at this level").
 - Within one file the first row of a (source, external id) is loaded; later ones are quarantined.
+- A geocoder's fallback point (a city hall or district office given to every address it could not
+  place) shows as one exact coordinate holding an unusual share of the file's rows with
+  coordinates: at least APPROXIMATE_MIN_ROWS rows, at least APPROXIMATE_MIN_SHARE of the rows with
+  coordinates, and at least APPROXIMATE_RATIO times the rows of the densest point that does not
+  meet the first two (the file's densest real place: a busy market). Its rows are loaded with
+  `location_approximate` set (they count in KPIs, not in heat or spatial analysis); points named
+  with --approximate-point are flagged whatever their count. An event flagged once stays flagged
+  when a later export updates it (the import never moves a stored point).
 """
 from __future__ import annotations
 
@@ -55,6 +63,11 @@ from cockpit.store.schema import SOURCES, STATUSES
 
 CLOCK_SKEW = timedelta(minutes=5)
 CHUNK_ROWS = 200_000
+# Geocoding fallback rule (module docstring); [options] approximate_* and --approximate-* override.
+APPROXIMATE_MIN_ROWS = 50
+APPROXIMATE_MIN_SHARE = 0.01
+APPROXIMATE_RATIO = 5.0
+POINT_TOLERANCE = 1e-7  # degrees (~1 cm): a named point matches the file's text however it is rounded
 
 # Our fields and what they mean; a mapping names the file's column for each it has.
 FIELDS = {
@@ -114,6 +127,10 @@ class Mapping:
     default_deadline_hours: float | None = None
     category_groups: dict[str, str] = field(default_factory=dict)
     optional: set[str] = field(default_factory=set)  # columns that may be absent from the file
+    approximate_min_rows: int = APPROXIMATE_MIN_ROWS
+    approximate_min_share: float = APPROXIMATE_MIN_SHARE
+    approximate_ratio: float = APPROXIMATE_RATIO
+    approximate_points: list[tuple[float, float]] = field(default_factory=list)
 
     @classmethod
     def from_toml(cls, text: str, where: str) -> "Mapping":
@@ -141,9 +158,10 @@ class Mapping:
                 raise CockpitError(f"{where}: [values.{ours}]: only {', '.join(VALUE_FIELDS)} have value maps")
             self.values.setdefault(ours, {}).update({str(k): v for k, v in table.items()})
         opts = doc.get("options", {})
-        unknown = set(opts) - {"source", "time_formats", "default_deadline_hours"}
+        unknown = set(opts) - {"source", "time_formats", "default_deadline_hours", *APPROXIMATE_OPTIONS}
         if unknown:
             raise CockpitError(f"{where}: unknown option {sorted(unknown)[0]!r}")
+        self.set_approximate(where, **{k: v for k, v in opts.items() if k in APPROXIMATE_OPTIONS})
         if "source" in opts:
             self.source = str(opts["source"])
         if "time_formats" in opts:
@@ -151,6 +169,30 @@ class Mapping:
         if "default_deadline_hours" in opts:
             self.default_deadline_hours = float(opts["default_deadline_hours"])
         self.category_groups.update({str(k): str(v) for k, v in doc.get("category_groups", {}).items()})
+
+    def set_approximate(self, where: str, approximate_min_rows=None, approximate_min_share=None,
+                        approximate_ratio=None, approximate_points=None) -> None:
+        """The fallback rule's thresholds and named points, checked (from [options] or flags)."""
+        def number(name, value, kind, low):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value % 1) \
+                    or value < low:
+                raise CockpitError(f"{where}: {name} = {value!r}: must be a {'whole ' if kind is int else ''}"
+                                   f"number of at least {low}")
+            return kind(value)
+
+        if approximate_min_rows is not None:
+            self.approximate_min_rows = number("approximate_min_rows", approximate_min_rows, int, 1)
+        if approximate_min_share is not None:
+            self.approximate_min_share = number("approximate_min_share", approximate_min_share, float, 0)
+            if self.approximate_min_share > 1:
+                raise CockpitError(f"{where}: approximate_min_share = {approximate_min_share!r}: a fraction "
+                                   "of the rows, 0-1 (0.01 is 1 %)")
+        if approximate_ratio is not None:
+            self.approximate_ratio = number("approximate_ratio", approximate_ratio, float, 1)
+        if approximate_points is not None:
+            if isinstance(approximate_points, str) or not isinstance(approximate_points, list):
+                raise CockpitError(f"{where}: approximate_points must be a list of \"LON,LAT\" texts")
+            self.approximate_points.extend(parse_point(p, where) for p in approximate_points)
 
     def check(self) -> None:
         for need in ("external_id", "reported_at"):
@@ -175,6 +217,21 @@ class Mapping:
                 raise CockpitError(f"[values.rating] {theirs!r} = {to!r}: must be a whole number 1-5")
 
 
+APPROXIMATE_OPTIONS = ("approximate_min_rows", "approximate_min_share", "approximate_ratio", "approximate_points")
+
+
+def parse_point(text, where: str) -> tuple[float, float]:
+    """'LON,LAT' (WGS 84) as two floats."""
+    lon, sep, lat = str(text).partition(",")
+    try:
+        point = float(lon), float(lat)
+    except ValueError:
+        point = None
+    if not sep or point is None or not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90):
+        raise CockpitError(f"{where}: {text!r} is not a point: write LON,LAT in degrees, e.g. 121.4737,31.2304")
+    return point
+
+
 def _check_format(fmt: str, where: str) -> str:
     if fmt not in FORMATS:
         raise CockpitError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -188,7 +245,9 @@ def presets() -> list[str]:
 
 def build_mapping(*, preset: str | None = None, mapping_file: str | None = None, maps: list[str] = (),
                   values: list[str] = (), source: str | None = None, fmt: str | None = None,
-                  time_formats: list[str] = (), default_deadline_hours: float | None = None) -> Mapping:
+                  time_formats: list[str] = (), default_deadline_hours: float | None = None,
+                  approximate_points: list[str] = (), approximate_min_rows: int | None = None,
+                  approximate_min_share: float | None = None, approximate_ratio: float | None = None) -> Mapping:
     """Preset, then the mapping file, then flags: each later one overrides the earlier."""
     m = Mapping()
     if preset:
@@ -230,6 +289,8 @@ def build_mapping(*, preset: str | None = None, mapping_file: str | None = None,
         if default_deadline_hours <= 0:
             raise CockpitError("--default-deadline-hours must be above 0")
         m.default_deadline_hours = default_deadline_hours
+    m.set_approximate("--approximate-*", approximate_min_rows, approximate_min_share, approximate_ratio,
+                      list(approximate_points) or None)
     m.check()
     return m
 
@@ -508,6 +569,7 @@ class Result:
     clamped: int = 0
     placed_by_unit: int = 0
     without_deadline: int = 0
+    approximate: list[tuple[float, float, int]] = field(default_factory=list)  # fallback points: lon, lat, rows
     categories_created: int = 0
     departments_created: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (bench/import.py prints them)
@@ -531,6 +593,7 @@ class Result:
                 "unmapped": {f: dict(c.most_common()) for f, c in self.unmapped.items() if c},
                 "clamped_close_times": self.clamped, "placed_by_unit_only": self.placed_by_unit,
                 "without_deadline": self.without_deadline,
+                "approximate_locations": [{"lon": lon, "lat": lat, "rows": n} for lon, lat, n in self.approximate],
                 "categories_created": self.categories_created, "departments_created": self.departments_created}
 
     def lines(self) -> list[str]:
@@ -547,6 +610,9 @@ class Result:
             out.append(f"  close time clamped to report time (clock skew <= {CLOCK_SKEW}): {self.clamped:,}")
         if self.placed_by_unit:
             out.append(f"  placed only at a named unit (no usable coordinates): {self.placed_by_unit:,}")
+        for lon, lat, n in self.approximate:
+            out.append(f"  approximate location (geocoding fallback) {lon},{lat}: {n:,} rows "
+                       "(counted in KPIs, left out of the heat map)")
         if self.categories_created or self.departments_created:
             out.append(f"  created {self.categories_created} categories, {self.departments_created} departments")
         if self.loaded:
@@ -591,8 +657,8 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         "CREATE TEMP TABLE import_stage (row_no bigint, source text, external_id text, category_id integer, "
         "reported_at timestamptz, deadline_at timestamptz, closed_at timestamptz, updated_at timestamptz, "
         "status text, rating smallint, rated_at timestamptz, lon float8, lat float8, grid_id integer, "
-        "department_id integer, description text, address text, reporter_name text, reporter_phone text) "
-        "ON COMMIT DROP"))
+        "department_id integer, description text, address text, reporter_name text, reporter_phone text, "
+        "location_approximate boolean NOT NULL DEFAULT false) ON COMMIT DROP"))
     cur = conn.connection.driver_connection.cursor()
     behind = _CopyBehind(cur)
     res.lap("prepare")
@@ -603,6 +669,7 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
     res.lap("stage (COPY)")
     if res.read == 0:
         raise CockpitError(f"{name}: holds no rows")
+    _flag_approximate(conn, mapping, res)
     # the bulk path's lock and its fixed costs pay off only for large files
     _finish(conn, cur, mapping, res, progress, bulk=res.read - sum(res.quarantined.values()) >= bulk_rows)
     res.lap("store (SQL)")
@@ -861,11 +928,12 @@ DEADLINE = """coalesce(s.deadline_at, s.reported_at + c.deadline_hours * interva
 NEW_EVENTS = """
     INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
                         department_id, deadline_at, closed_at, rating, rated_at, description, address,
-                        reporter_name, reporter_phone)
+                        reporter_name, reporter_phone, location_approximate)
     SELECT s.source, s.external_id, s.category_id, s.reported_at,
            CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
            s.grid_id, s.status, s.department_id, DEADLINE,
-           s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone
+           s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone,
+           s.location_approximate
     FROM import_stage s JOIN categories c ON c.id = s.category_id
     WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no)
     ORDER BY s.row_no"""
@@ -898,14 +966,16 @@ PREPARE_SQL = [
     WITH up AS (
         UPDATE events e SET status = s.status, closed_at = s.closed_at, rating = s.rating, rated_at = s.rated_at,
                             reported_at = s.reported_at, deadline_at = s.deadline,
-                            department_id = coalesce(s.department_id, e.department_id)
+                            department_id = coalesce(s.department_id, e.department_id),
+                            location_approximate = e.location_approximate OR s.location_approximate
         FROM (SELECT s.*, p.id AS event_id, DEADLINE AS deadline
               FROM import_stage s JOIN import_prior p ON p.row_no = s.row_no
               JOIN categories c ON c.id = s.category_id) s
         WHERE e.id = s.event_id
           AND ((e.status, e.closed_at, e.rating, e.rated_at, e.reported_at, e.deadline_at)
                IS DISTINCT FROM (s.status, s.closed_at, s.rating, s.rated_at, s.reported_at, s.deadline)
-               OR (s.department_id IS NOT NULL AND s.department_id IS DISTINCT FROM e.department_id))
+               OR (s.department_id IS NOT NULL AND s.department_id IS DISTINCT FROM e.department_id)
+               OR (s.location_approximate AND NOT e.location_approximate))
         RETURNING e.id, e.source, e.external_id, e.status, e.reported_at, e.closed_at, e.grid_id,
                   e.department_id, false AS inserted, s.updated_at)
     SELECT * FROM up
@@ -975,6 +1045,34 @@ ROLLUP_REBUILD_SQL = ["SET LOCAL work_mem = '256MB'", "SELECT cockpit_rollup_reb
 TABLES = ["events", "event_transitions"]
 
 
+def _flag_approximate(conn: sa.Connection, m: Mapping, res: Result) -> None:
+    """Flag the staged rows at geocoding fallback points (module docstring), set-based; note them in res.
+
+    Counted in the store over the staged rows: exact for the whole file whatever its size, and
+    only rows that load (a quarantined row is no evidence of a fallback).
+    """
+    dense = conn.execute(sa.text("""
+        WITH p AS (SELECT lon, lat, count(*) AS n FROM import_stage WHERE lon IS NOT NULL GROUP BY 1, 2)
+        SELECT lon, lat, n, sum(n) OVER () AS placed FROM p ORDER BY n DESC, lon, lat LIMIT :k"""),
+        # a point holding a share s is among the 1/s densest; one more gives the densest real place
+        {"k": int(1 / max(m.approximate_min_share, 1e-4)) + 2}).all()
+    placed = int(dense[0].placed) if dense else 0
+    heavy = [r for r in dense if r.n >= m.approximate_min_rows and r.n >= m.approximate_min_share * placed]
+    real = next((r.n for r in dense if r not in heavy), 0)
+    found = {(r.lon, r.lat): int(r.n) for r in heavy if r.n >= m.approximate_ratio * real}
+    for lon, lat in m.approximate_points:
+        n = conn.execute(sa.text(
+            "SELECT count(*) FROM import_stage WHERE abs(lon - :x) <= :tol AND abs(lat - :y) <= :tol"),
+            {"x": lon, "y": lat, "tol": POINT_TOLERANCE}).scalar_one()
+        if n and (lon, lat) not in found:
+            found[(lon, lat)] = int(n)
+    for (lon, lat), n in found.items():
+        conn.execute(sa.text(
+            "UPDATE import_stage SET location_approximate = true WHERE abs(lon - :x) <= :tol AND abs(lat - :y) <= :tol"),
+            {"x": lon, "y": lat, "tol": POINT_TOLERANCE})
+    res.approximate = sorted(((lon, lat, n) for (lon, lat), n in found.items()), key=lambda p: -p[2])
+
+
 def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: bool) -> None:
     params = {"import_id": res.import_id, "file_name": res.file_name, "default_hours": m.default_deadline_hours}
 
@@ -991,6 +1089,9 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
         progress(f"{time.monotonic() - started:6.1f} s  {' '.join(stmt.split())[:60]}")
         return done
 
+    # only the tables' owner may switch their triggers off (the API's writer role may not)
+    bulk = bulk and conn.execute(sa.text(
+        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = 'events'::regclass")).scalar()
     for stmt in PREPARE_SQL:
         if bulk and stmt.startswith("CREATE INDEX"):  # the bulk path joins by hash: no use for it
             continue

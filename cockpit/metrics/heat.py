@@ -15,6 +15,9 @@ of hours (windows reach back 7 days, the replay 24 h); older windows read raw ev
 Bins of the fast path are the fine cells grouped by whole numbers, so a view's cells are a
 whole number of fine cells wide: a cell may be up to one fine cell wider than the plain
 path's, and the box is the fine cells that touch the unit's box.
+
+Events whose location is a geocoding fallback (events.location_approximate) are in neither
+path: their point says where the geocoder gave up, not where the event is.
 """
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def _counted(rows: str, sign: int) -> str:
         SELECT date_trunc('hour', d.reported_at, 'UTC') AS hour, {_CELL.format(p="d.location")},
                {sign} * count(*) AS n
         FROM {rows} d CROSS JOIN heat_frame f
-        WHERE d.location IS NOT NULL
+        WHERE d.location IS NOT NULL AND NOT d.location_approximate
         GROUP BY 1, 2, 3"""
 
 
@@ -90,7 +93,8 @@ def added_kept_sql(rows: str) -> list[str]:
 
 def install_sql() -> list[str]:
     moved = ("(SELECT {side}.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
-             "WHERE (o.location, o.reported_at) IS DISTINCT FROM (n.location, n.reported_at))")
+             "WHERE (o.location, o.reported_at, o.location_approximate) "
+             "IS DISTINCT FROM (n.location, n.reported_at, n.location_approximate))")
     return [
         f"""
     CREATE OR REPLACE FUNCTION cockpit_heat_rebuild() RETURNS void LANGUAGE plpgsql AS $$
@@ -171,7 +175,7 @@ _PLAIN = sa.text("""
     SELECT floor((ST_X(e.location) - :x0) / :cell)::int AS gx,
            floor((ST_Y(e.location) - :y0) / :cell)::int AS gy, count(*) AS n
     FROM events e
-    WHERE e.reported_at >= :start AND e.reported_at < :end AND e.location IS NOT NULL
+    WHERE e.reported_at >= :start AND e.reported_at < :end AND e.location IS NOT NULL AND NOT e.location_approximate
       AND e.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
       AND ST_X(e.location) <= :x1 AND ST_Y(e.location) <= :y1
     GROUP BY 1, 2
@@ -189,7 +193,7 @@ _FAST = sa.text("""
             SELECT floor((ST_X(e.location) - f.x0) / f.cell)::int AS cx, floor((ST_Y(e.location) - f.y0) / f.cell)::int AS cy
             FROM events e CROSS JOIN f
             WHERE ((e.reported_at >= :start AND e.reported_at < :h0) OR (e.reported_at >= :h1 AND e.reported_at < :end))
-              AND e.location IS NOT NULL
+              AND e.location IS NOT NULL AND NOT e.location_approximate
         ) edge WHERE cx BETWEEN :cx0 AND :cx1 AND cy BETWEEN :cy0 AND :cy1
     )
     SELECT (cx - :cx0) / :fac AS gx, (cy - :cy0) / :fac AS gy, sum(n)::int AS n

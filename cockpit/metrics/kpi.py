@@ -63,6 +63,29 @@ class Known(Rule):
 
 
 @dataclass(frozen=True)
+class Missing(Rule):
+    column: str
+
+    def sql(self, e):
+        return e.c[self.column].is_(None)
+
+    def array(self, cols):
+        return np.ma.getmaskarray(cols[self.column])
+
+
+@dataclass(frozen=True)
+class Both(Rule):
+    first: Rule
+    second: Rule
+
+    def sql(self, e):
+        return sa.and_(self.first.sql(e), self.second.sql(e))
+
+    def array(self, cols):
+        return self.first.array(cols) & self.second.array(cols)
+
+
+@dataclass(frozen=True)
 class NotAfter(Rule):
     column: str
     limit: str  # another column

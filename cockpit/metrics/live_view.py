@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from cockpit.metrics.unit_view import Filters, backlog, children_of, counts_of, group_id, period_of, unit_totals
+from cockpit.metrics.unit_view import (Filters, backlog, card_numbers, children_of, counts_of, group_id, map_point, period_of,
+                                       placed_here, unit_totals)
 from cockpit.metrics.kpi import Period
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.store.schema import categories, events, unit_closure, units
@@ -74,7 +75,7 @@ def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = 
     cat = categories.alias("cat")
     q = (sa.select(events.c.id, events.c.reported_at, events.c.source, events.c.status, events.c.grid_id,
                    cat.c.name.label("category"),
-                   sa.func.ST_Y(events.c.location).label("lat"), sa.func.ST_X(events.c.location).label("lon"))
+                   *map_point(events))
          .select_from(events.join(cat, cat.c.id == events.c.category_id))
          .order_by(events.c.reported_at.desc(), events.c.id.desc()).limit(limit))
     if unit_id is not None:
@@ -94,14 +95,16 @@ def today_numbers(conn: sa.Connection, unit_ids: list[int], tz, now: datetime | 
 
 
 def unit_numbers(conn: sa.Connection, code: str | None, period: Period, filters: Filters = Filters()) -> dict:
-    """The drill-down's six card numbers for one unit (what a new or closed event changes)."""
+    """The drill-down's six card numbers for one unit (what a new or closed event changes), and
+    its events placed only at its own level (the note beside the cards; 0 for a leaf, as in unit_view)."""
     _fast(conn)
     unit = unit_by_code(conn, code)
     filters = filters.validated(conn)
     gid = group_id(conn, filters.group) if filters.group else None
     totals = unit_totals(conn, [unit.id], period, filters, gid).get(unit.id)
     open_now = backlog(conn, [unit.id], filters, gid).get(unit.id, {"open": 0, "overdue": 0})
-    return {"id": unit.id, **counts_of(totals).as_dict(), **open_now}
+    placed = placed_here(conn, unit.id, period, filters, gid) if children_of(conn, unit.id) else 0
+    return {"id": unit.id, **card_numbers(totals), **open_now, "placed_here": placed}
 
 
 def overdue_events(conn: sa.Connection, unit_id: int, limit: int = LIST_SIZE) -> list[dict]:

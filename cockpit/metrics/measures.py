@@ -10,13 +10,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cockpit.metrics import kpi
-from cockpit.metrics.kpi import Equals, Rule
+from cockpit.metrics.kpi import Both, Equals, Known, Missing, Rule
 from cockpit.store.schema import HANDLING_LEVELS, STATUSES
 
 MEASURES: dict[str, Rule] = {
     **kpi.CONDITIONS,
     **{f"at_{level}": Equals("handling_level", level) for level in HANDLING_LEVELS},
     **{f"status_{status}": Equals("status", status) for status in STATUSES},
+    # closed with no deadline at all: not on time (cockpit.metrics.kpi); the on-time card says how many
+    "closed_no_deadline": Both(Known("closed_at"), Missing("deadline_at")),
 }
 
 

@@ -204,6 +204,11 @@ def counts_of(m: dict | None) -> Counts:
     return Counts(**{k: (m or {}).get(k, 0) for k in COUNT_NAMES})
 
 
+def card_numbers(m: dict | None) -> dict:
+    """The KPI counts and rates, and the closed events without a deadline (the on-time card's note)."""
+    return {**counts_of(m).as_dict(), "closed_no_deadline": int((m or {}).get("closed_no_deadline") or 0)}
+
+
 def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Filters = Filters(),
               plain: bool = False) -> dict:
     """Everything one click shows for a unit: its numbers, its children's, its panels."""
@@ -243,7 +248,7 @@ def unit_view(conn: sa.Connection, code: str | None, period: Period, filters: Fi
         "period": {**period.as_dict(), "last": period.last.isoformat()},
         "previous_period": previous_period(period).as_dict(),
         "filters": {"group": filters.group, "source": filters.source},
-        "kpi": {**counts_of(mine).as_dict(), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
+        "kpi": {**card_numbers(mine), **open_now.get(unit.id, {"open": 0, "overdue": 0})},
         "previous": counts_of(before).as_dict(),
         "placed_here": placed,
         "children": [
@@ -274,6 +279,16 @@ def funnel(m: dict, stages: dict[str, list[int]]) -> list[dict]:
 
 # -- the grid's own events ---------------------------------------------------------------------
 
+def map_point(e: sa.Table) -> list[sa.ColumnElement]:
+    """lon, lat to draw the event at, NULL when its location is a geocoding fallback (it is listed,
+    not drawn: the point says where the geocoder gave up), and that flag as `approximate`."""
+    def drawn(coord):
+        return sa.case((sa.not_(e.c.location_approximate), coord(e.c.location)))
+
+    return [drawn(sa.func.ST_X).label("lon"), drawn(sa.func.ST_Y).label("lat"),
+            e.c.location_approximate.label("approximate")]
+
+
 def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters = Filters()) -> list[dict]:
     """The events of one grid (or any small unit) in the period, newest first, for the table."""
     unit = unit_by_code(conn, code)
@@ -287,7 +302,7 @@ def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters
                    events.c.closed_at, events.c.rating, events.c.supervised, events.c.handling_level,
                    cat.c.name.label("category"), grp.c.name.label("category_group"),
                    sa.func.coalesce(departments.c.name, last_unit).label("handler"),
-                   sa.func.ST_X(events.c.location).label("lon"), sa.func.ST_Y(events.c.location).label("lat"))
+                   *map_point(events))
          .select_from(events.join(unit_closure, unit_closure.c.descendant_id == events.c.grid_id)
                       .join(cat, cat.c.id == events.c.category_id)
                       .outerjoin(grp, grp.c.id == cat.c.parent_id)

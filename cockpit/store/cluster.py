@@ -6,11 +6,12 @@ port chosen at creation (5432 is often taken by a system PostgreSQL), and surviv
 runs. PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user
 that Debian's packages create.
 
-Every connection needs a password (scram-sha-256, TCP and socket alike). Two login roles:
-`cockpit`, owner and superuser (migrations, demo loads, the admin commands), and `cockpit_app`,
-which the web app uses and which may only read (cockpit/store/roles.py). Their passwords are
-generated here and kept in the state folder, mode 0600 (`db-secret`, `db-app-secret`); the
-cluster itself only ever sees their SCRAM verifiers. A cluster made before (trust auth) is
+Every connection needs a password (scram-sha-256, TCP and socket alike). Three login roles:
+`cockpit`, owner and superuser (migrations, demo loads, the admin commands), `cockpit_app`,
+which the web app uses and which may only read, and `cockpit_writer`, which stores the events
+POSTed to the API (cockpit/store/roles.py). Their passwords are generated here and kept in the
+state folder, mode 0600 (`db-secret`, `db-app-secret`, `db-writer-secret`); the cluster itself
+only ever sees their SCRAM verifiers. A cluster made before (trust auth) is
 secured in place by the next `up()`.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cockpit.errors import CockpitError
-from cockpit.store.roles import APP_ROLE, OWNER_ROLE
+from cockpit.store.roles import APP_ROLE, OWNER_ROLE, WRITER_ROLE
 from cockpit.ports import free_port, is_free
 
 DB_NAME = "cockpit"
@@ -37,7 +38,9 @@ DB_USER = OWNER_ROLE
 FIRST_PORT = 54329
 
 # role -> (login role, file in the state folder holding its password)
-ROLES = {"owner": (OWNER_ROLE, "db-secret"), "app": (APP_ROLE, "db-app-secret")}
+ROLES = {"owner": (OWNER_ROLE, "db-secret"), "app": (APP_ROLE, "db-app-secret"),
+         "writer": (WRITER_ROLE, "db-writer-secret")}
+LOGIN_ROLES = ("app", "writer")  # made by _ensure_login_roles with no privileges of their own
 APP_ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 
 # The whole pg_hba.conf: a password for every connection, on the socket and on 127.0.0.1 (the
@@ -172,8 +175,8 @@ class ManagedCluster:
         return int(m.group(1)) if m else None
 
     def url(self, role: str = "owner") -> str:
-        """libpq URI as `role`: "owner" (cockpit: migrations, admin commands) or "app"
-        (cockpit_app: the web app, read only)."""
+        """libpq URI as `role`: "owner" (cockpit: migrations, admin commands), "app"
+        (cockpit_app: the web app, read only) or "writer" (cockpit_writer: POST /api/events)."""
         port = self.port
         if port is None:
             raise CockpitError(f"no managed cluster in {self.data}: run `cockpit db up`")
@@ -302,7 +305,7 @@ class ManagedCluster:
                                      dbname="postgres", autocommit=True, connect_timeout=5) as conn:
                     if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
                         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-                    self._ensure_app_role(conn)
+                    self._ensure_login_roles(conn)
                     return
             except psycopg.OperationalError as exc:
                 if "password authentication failed" in str(exc):
@@ -312,26 +315,28 @@ class ManagedCluster:
                 time.sleep(0.1)  # the server may still be finishing its start-up
         raise CockpitError(f"the local PostgreSQL on port {self.port} does not accept connections (see {self.log})")
 
-    def _ensure_app_role(self, conn) -> None:
-        """The web app's role: may log in with its password, nothing more (grants: roles.py)."""
-        password = self.secret("app")
-        row = conn.execute(
-            "SELECT rolpassword, rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls "
-            "OR NOT rolcanlogin FROM pg_authid WHERE rolname = %s", (APP_ROLE,)).fetchone()
-        if row is None:
-            conn.execute(f"CREATE ROLE {APP_ROLE} {APP_ROLE_ATTRIBUTES} PASSWORD {_literal(scram_verifier(password))}")
-        elif row[1] or not scram_matches(row[0], password):
-            conn.execute(f"ALTER ROLE {APP_ROLE} {APP_ROLE_ATTRIBUTES} PASSWORD {_literal(scram_verifier(password))}")
+    def _ensure_login_roles(self, conn) -> None:
+        """The web app's roles: may log in with their passwords, nothing more (grants: roles.py)."""
+        for role in LOGIN_ROLES:
+            name, password = ROLES[role][0], self.secret(role)
+            row = conn.execute(
+                "SELECT rolpassword, rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls "
+                "OR NOT rolcanlogin FROM pg_authid WHERE rolname = %s", (name,)).fetchone()
+            if row is None:
+                conn.execute(f"CREATE ROLE {name} {APP_ROLE_ATTRIBUTES} PASSWORD {_literal(scram_verifier(password))}")
+            elif row[1] or not scram_matches(row[0], password):
+                conn.execute(f"ALTER ROLE {name} {APP_ROLE_ATTRIBUTES} PASSWORD {_literal(scram_verifier(password))}")
 
     # -- securing a cluster made before passwords ---------------------------------------
     def _secure(self, state: str) -> str:
         """Give a cluster made with trust auth (or whose password file was lost) passwords and
-        the password-only pg_hba.conf; returns its state afterwards. The app role follows in
+        the password-only pg_hba.conf; returns its state afterwards. The login roles follow in
         _ensure_database."""
         made = self._ensure_secret("owner")
-        self._ensure_secret("app")
+        for role in LOGIN_ROLES:
+            self._ensure_secret(role)
         if not made and self._hba_is_ours():
-            return state  # only the app's password was missing
+            return state  # only the app's or the writer's password was missing
         print(f"cockpit: securing the local PostgreSQL in {self.data}: scram-sha-256 passwords, "
               f"kept in {self.state_dir}", flush=True)
         verifier = scram_verifier(self.secret("owner"))

@@ -35,6 +35,20 @@ def app_database_url(s: Settings | None = None) -> str:
     return s.database_url or managed_cluster(s).url(role="app")
 
 
+def writer_database_url(s: Settings | None = None) -> str | None:
+    """The libpq URI that stores events POSTed to the API: COCKPIT_WRITER_DATABASE_URL, else the
+    managed cluster's role `cockpit_writer`; None for an operator's store (COCKPIT_DATABASE_URL)
+    without a writer URL: writing through the API is then not configured."""
+    s = s or settings()
+    if s.writer_database_url:
+        return s.writer_database_url
+    if s.database_url:
+        return None
+    cluster = managed_cluster(s)
+    # a cluster made before the writer role gets it with the next `cockpit db up`
+    return cluster.url(role="writer") if cluster.secret_path("writer").exists() else None
+
+
 def sqlalchemy_url(libpq_url: str) -> sa.URL:
     try:
         url = make_url(libpq_url)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from cockpit.errors import CockpitError
 from cockpit.store.database import CONNECTION_ERRORS, connection_error, describe
-from cockpit.store.roles import grant_app_access
+from cockpit.store.roles import grant_access
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,8 +49,9 @@ def _run(eng: Engine, step, revision: str, after=None) -> None:
 
 
 def upgrade(eng: Engine, revision: str = "head") -> None:
-    """Migrate, then (on every run, so older stores catch up) let the app role read."""
-    _run(eng, command.upgrade, revision, after=grant_app_access)
+    """Migrate, then (on every run, so older stores catch up) let the app role read and the
+    writer role store events."""
+    _run(eng, command.upgrade, revision, after=grant_access)
 
 
 def downgrade(eng: Engine, revision: str) -> None:

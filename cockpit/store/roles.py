@@ -1,10 +1,12 @@
-"""Who may do what in the store: the owner role migrates and loads, the app role only reads.
+"""Who may do what in the store: the owner role migrates and loads, the app role only reads,
+the writer role stores events sent to the API.
 
-The managed cluster (cockpit/store/cluster.py) has two login roles: `cockpit`, the owner and
-superuser that `cockpit migrate`, `cockpit demo` and the other admin commands use, and
-`cockpit_app`, the unprivileged role the web app (`cockpit serve`) connects as. What the app
-role may do is granted here, in one place; an operator's own store without that role is left
-as it is.
+The managed cluster (cockpit/store/cluster.py) has three login roles: `cockpit`, the owner and
+superuser that `cockpit migrate`, `cockpit demo` and the other admin commands use;
+`cockpit_app`, the unprivileged role the web app (`cockpit serve`) reads as; and
+`cockpit_writer`, which the web app uses only to store events POSTed to /api/events (opened on
+the first such request). What each may do is granted here, in one place; an operator's own
+store without those roles is left as it is.
 """
 from __future__ import annotations
 
@@ -12,6 +14,15 @@ import sqlalchemy as sa
 
 OWNER_ROLE = "cockpit"
 APP_ROLE = "cockpit_app"
+WRITER_ROLE = "cockpit_writer"
+
+# What storing an event writes: the importer's own tables (cockpit/ingest/events.py) ...
+WRITER_TABLES = ("events", "event_transitions", "categories", "departments", "imports", "quarantine")
+# ... and what the triggers on events and event_transitions keep up to date, run as the writer
+# (cockpit/metrics/rollup.py, heat.py; the live feed's trigger only sends NOTIFY). heat_rollup
+# loses its old hours on every insert, hence DELETE there.
+TRIGGER_TABLES = {"kpi_rollup": "INSERT, UPDATE", "stage_rollup": "INSERT, UPDATE",
+                  "heat_rollup": "INSERT, UPDATE, DELETE"}
 
 # Run by `cockpit migrate` (migrate.upgrade) in each database it upgrades, as the role that owns
 # the schema. ALTER DEFAULT PRIVILEGES without FOR ROLE applies to that same role, so tables it
@@ -32,3 +43,47 @@ END $$
 def grant_app_access(conn: sa.Connection) -> None:
     """Let the app role read this database (no writes, no DDL); nothing if there is no such role."""
     conn.execute(sa.text(_GRANT_APP_ACCESS))
+
+
+# Reads everything but the token hashes (the web app checks tokens as the app role); writes only
+# the tables above; no DDL (PostgreSQL 15 gives PUBLIC no CREATE on schema public), no units.
+# TEMPORARY: the importer stages rows in a temporary table. Tables missing at an older revision
+# are skipped.
+_GRANT_WRITER_ACCESS = f"""
+DO $$
+DECLARE
+    t text;
+    seq text;
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN
+        EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO {WRITER_ROLE}', current_database());
+        GRANT USAGE ON SCHEMA public TO {WRITER_ROLE};
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO {WRITER_ROLE};
+        ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {WRITER_ROLE};
+        IF to_regclass('public.api_tokens') IS NOT NULL THEN
+            REVOKE ALL ON api_tokens FROM {WRITER_ROLE};
+        END IF;
+        FOREACH t IN ARRAY ARRAY[{", ".join(f"'{t}'" for t in WRITER_TABLES)}] LOOP
+            CONTINUE WHEN to_regclass('public.' || t) IS NULL;
+            EXECUTE format('GRANT INSERT, UPDATE ON %I TO {WRITER_ROLE}', t);
+            seq := pg_get_serial_sequence('public.' || t, 'id');
+            IF seq IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO {WRITER_ROLE}', seq);
+            END IF;
+        END LOOP;
+        {" ".join(f"IF to_regclass('public.{t}') IS NOT NULL THEN GRANT {what} ON {t} TO {WRITER_ROLE}; END IF;"
+                  for t, what in TRIGGER_TABLES.items())}
+    END IF;
+END $$
+"""
+
+
+def grant_writer_access(conn: sa.Connection) -> None:
+    """Let the writer role store events (see above); nothing if there is no such role."""
+    conn.execute(sa.text(_GRANT_WRITER_ACCESS))
+
+
+def grant_access(conn: sa.Connection) -> None:
+    """Every login role's grants (run after each `cockpit migrate`)."""
+    grant_app_access(conn)
+    grant_writer_access(conn)

@@ -22,6 +22,7 @@ LABELS: dict[str, dict[str, str]] = {
     "overdue": {"zh": "超期", "en": "Overdue"},
     "open_detail": {"zh": "当前在办，不限上报时间", "en": "Open now, whenever reported"},
     "overdue_detail": {"zh": "占未办结", "en": "of open"},
+    "closed_no_deadline": {"zh": "含 {n} 件无时限（计为超时）", "en": "{n} closed without a deadline, counted late"},
     "vs_previous": {"zh": "较上期", "en": "vs prev."},
     "no_previous": {"zh": "上期无数据", "en": "no previous data"},
     "point": {"zh": "个百分点", "en": "pt"},
