@@ -270,6 +270,24 @@ def _mapping_and_tz(args):
     return ctx, mapping, tz
 
 
+def _import_progress(verbose: bool):
+    """The importer's progress on stderr: on a terminal the rows read as one line redrawn in place
+    (rows, rows/s), elsewhere nothing; with --verbose every line (the store's steps and times too)."""
+    tty = sys.stderr.isatty()
+    redrawn = False
+
+    def show(line: str) -> None:
+        nonlocal redrawn
+        if tty and line.startswith("read "):
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+            redrawn = True
+        elif verbose:
+            print(("\n" if redrawn else "") + line, file=sys.stderr, flush=True)
+            redrawn = False
+
+    return show
+
+
 def _cmd_import_events(args) -> int:
     from cockpit import store
     from cockpit.ingest import events as ingest
@@ -278,8 +296,7 @@ def _cmd_import_events(args) -> int:
     store.check(ctx.engine)
     with ctx.connect() as conn:
         result = ingest.import_events(conn, args.file, mapping, tz, rejects=args.rejects, encoding=args.encoding,
-                                      progress=lambda line: print(line, file=sys.stderr, flush=True)
-                                      if args.verbose else None)
+                                      progress=_import_progress(args.verbose))
         conn.commit()
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
@@ -342,8 +359,7 @@ def _cmd_quarantine(args) -> int:
             print(f"{n:,} quarantined rows written to {args.file}")
         else:
             done = quarantine.retry(conn, mapping, tz, args.import_id, args.reason,
-                                    progress=lambda line: print(line, file=sys.stderr, flush=True)
-                                    if args.verbose else None)
+                                    progress=_import_progress(args.verbose))
             conn.commit()
             if not done:
                 print("nothing in quarantine to retry" + (" for this selection" if args.import_id or args.reason

@@ -373,3 +373,118 @@ def test_new_categories_join_the_groups_the_mapping_gives(city, tmp_path):
     groups = dict(q(city, "SELECT c.name, g.name FROM categories c LEFT JOIN categories g ON g.id = c.parent_id"))
     assert groups["噪音扰民"] == "环境保护" and groups["占道经营"] == "市容环境" and groups["暴露垃圾"] == "市容环境"
     assert groups["环境保护"] is None
+
+
+def _recent_rows(n, prefix, start):
+    """Hotline rows of the last days (inside the heat map's retention), most closed, some rated."""
+    grids = list(INSIDE)
+    rows = []
+    for i in range(n):
+        rep = start + timedelta(hours=3 * i, minutes=7)
+        g = grids[i % 4]
+        closed = i % 3 != 0
+        rows.append({"工单编号": f"{prefix}{i:05d}", "诉求分类": "暴露垃圾" if i % 2 else "噪音扰民",
+                     "受理时间": rep.strftime("%Y-%m-%d %H:%M:%S"),
+                     "办结时间": (rep + timedelta(hours=2 + i % 50)).strftime("%Y-%m-%d %H:%M:%S") if closed else "",
+                     "办理状态": "已办结" if closed else ["处理中", "已派单", "待受理"][i % 9 // 3],
+                     "满意度评价": ["满意", "不满意", "5", ""][i % 4] if closed else "",
+                     "经度": "" if i % 5 == 4 else str(INSIDE[g][0] + 0.01 * (i % 7)),
+                     "纬度": "" if i % 5 == 4 else str(INSIDE[g][1] + 0.01 * (i % 3)),
+                     "所属社区": "西区" if i % 5 == 4 else ""})
+    return pd.DataFrame(rows)
+
+
+def _derived(url):
+    """Everything the events' triggers keep, in a comparable form."""
+    return {t: sorted(map(tuple, q(url, f"SELECT * FROM {t}")))
+            for t in ("kpi_rollup", "stage_rollup", "heat_rollup")}
+
+
+@pytest.mark.parametrize("rebuild", [True, False], ids=["keys-rebuilt", "keys-kept"])
+def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, databases, tmp_path, monkeypatch,
+                                                                        rebuild):
+    from cockpit.ingest import events as importer
+    from cockpit.ingest.events import build_mapping, import_events
+    from cockpit.metrics import heat, rollup
+
+    # a first import into an empty store rebuilds the keys and indexes; a later one keeps them
+    monkeypatch.setattr(importer, "REBUILD_FROM", 0.0 if rebuild else float("inf"))
+
+    other = databases.create("import_triggers")
+    box_city(other, UNITS)
+    with store.engine(other).begin() as conn:
+        conn.execute(sa.text("INSERT INTO categories (code, name) VALUES ('SR', '市容环境')"))
+        conn.execute(sa.text("INSERT INTO categories (code, name, parent_id, deadline_hours) "
+                             "VALUES ('SR01', '暴露垃圾', (SELECT id FROM categories WHERE code = 'SR'), 24)"))
+    start = datetime.now().replace(microsecond=0) - timedelta(days=5)
+    known = _recent_rows(30, "RX", start)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    known.to_csv(first, index=False)
+    # the later export: every known event closed and rated now, plus 200 new ones
+    later = known.copy()
+    later["办理状态"], later["满意度评价"] = "已办结", "非常满意"
+    later["办结时间"] = (start + timedelta(days=4)).strftime("%Y-%m-%d %H:%M:%S")
+    # new ones from 15 days back (before the heat map's retention) to 10 days ahead
+    pd.concat([later, _recent_rows(200, "NX", start - timedelta(days=10))]).to_csv(second, index=False)
+    mapping = build_mapping(preset="hotline12345", default_deadline_hours=48)
+
+    for url, bulk_rows in ((city, 0), (other, 10**9)):  # the bulk path here, the triggers there
+        eng = store.engine(url)
+        for path in (first, second):
+            with eng.connect() as listen, eng.connect() as conn:
+                listen.execute(sa.text("LISTEN cockpit_events"))
+                listen.commit()
+                res = import_events(conn, path, mapping, SH, bulk_rows=bulk_rows)
+                conn.commit()
+                notes = list(listen.connection.driver_connection.notifies(timeout=2, stop_after=1))
+                assert notes, "the live feed heard of the import"
+        assert (res.inserted, res.updated, res.unchanged) == (200, 30, 0)
+    # the triggers switched off for the bulk insert are all on again, the keys and indexes back
+    assert q(city, "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'event_transitions')") == \
+        q(other, "SELECT count(*) FROM pg_indexes WHERE tablename IN ('events', 'event_transitions')")
+    assert q(city, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass, "
+                   "'event_transitions'::regclass)")[0][0] == \
+        q(other, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass, "
+                 "'event_transitions'::regclass)")[0][0]
+    assert q(city, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'O' "
+                   "AND tgrelid IN ('events'::regclass, 'event_transitions'::regclass)")[0][0] == 0
+    steps = ("SELECT e.external_id, e.status, t.from_status, t.to_status, t.at, t.unit_id, t.note "
+             "FROM event_transitions t JOIN events e ON e.id = t.event_id")
+    assert sorted(q(city, steps)) == sorted(q(other, steps))
+    # first file: 30 events, 3 still 'reported'; second: 10 closed now, 200 new of which 22 'reported'
+    assert len(q(city, steps)) == 27 + 10 + 178
+    bulk = _derived(city)
+    assert bulk == _derived(other)
+    kept = q(city, "SELECT count(*) FROM events WHERE location IS NOT NULL AND reported_at >= now() - interval '8 days'")
+    assert 80 < sum(r[-1] for r in bulk["heat_rollup"]) < 184  # of 184 events with coordinates, the recent ones
+    assert sum(r[-1] for r in bulk["heat_rollup"]) >= kept[0][0]
+    with store.engine(city).begin() as conn:
+        rollup.rebuild(conn, SH)
+        heat.rebuild(conn)
+    rebuilt = _derived(city)
+    # a rebuild counts from 8 days back to the second, the triggers keep that first hour whole
+    recent = datetime.now(timezone.utc) - timedelta(days=7)
+    for derived in (bulk, rebuilt):
+        derived["heat_rollup"] = [r for r in derived["heat_rollup"] if r[0] >= recent]
+    assert rebuilt == bulk
+
+
+def test_open311_streams_in_chunks_and_a_key_repeated_in_a_later_chunk_is_quarantined(city, tmp_path):
+    from cockpit.ingest.events import build_mapping, import_events
+
+    def req(i, key):
+        return {"service_request_id": key, "status": "open", "service_code": "006", "service_name": "Pothole",
+                "requested_datetime": f"2026-03-05T1{i % 10}:00:00-08:00", "lat": 51.5, "long": 11.5}
+
+    # keys 0..9, then key 2 again (a later chunk) and key 9 again (the same chunk as its first)
+    reqs = [req(i, f"K{i}") for i in range(10)] + [req(10, "K2"), req(11, "K9")]
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps(reqs), encoding="utf-8")
+    mapping = build_mapping(preset="open311", fmt="open311")
+    lines = []
+    with store.engine(city).connect() as conn:
+        res = import_events(conn, path, mapping, SH, chunk_rows=4, progress=lines.append)
+        conn.commit()
+    assert [ln for ln in lines if ln.startswith("read ")][0].startswith("read 4 rows")  # streamed, 4 at a time
+    assert (res.read, res.inserted, dict(res.quarantined)) == (12, 10, {"duplicate_in_file": 2})
+    assert [r.row_no for r in q(city, "SELECT row_no FROM quarantine ORDER BY row_no")] == [11, 12]

@@ -1,8 +1,6 @@
 """`cockpit demo`: load a deterministic demo city and a year of its events into the store."""
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
@@ -15,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from cockpit.demo import events as de
 from cockpit.metrics import heat, rollup
-from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload
+from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload, prefetched
 from cockpit.metrics.measures import MEASURES
 from cockpit.store.schema import STATUSES
 from cockpit.config import settings
@@ -128,26 +126,6 @@ def _payloads(ref: de.Reference, plan: de.Plan, seed: int) -> Iterator[tuple[Pay
         day = hi
 
 
-def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
-    """Iterate `items` in a worker thread, keeping up to `depth` ready ahead of the consumer."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-
-    def work():
-        try:
-            for item in items:
-                q.put(item)
-            q.put(done)
-        except BaseException as exc:  # re-raised in the consumer
-            q.put(exc)
-
-    threading.Thread(target=work, daemon=True, name="demo-generator").start()
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
 def _copy_rollups(cur, parts: list[dict], above: dict[int, list[int]], plan: de.Plan, tz) -> None:
     """The rollups of the loaded events (the bulk load bypassed the triggers that keep them).
 
@@ -222,7 +200,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
         with bulk_load_mode(cur, ["events", "event_transitions", "kpi_rollup", "stage_rollup"]) as restore:
             # Generation (numpy, this process) overlaps COPY (the server): two cores, both busy.
             parts = []
-            for ev, tr, part in _prefetched(_payloads(ref, plan, seed)):
+            for ev, tr, part in prefetched(_payloads(ref, plan, seed)):
                 n_events += copy_payload(cur, ev, freeze=True)
                 n_transitions += copy_payload(cur, tr, freeze=True)
                 parts.append(part)

@@ -40,19 +40,25 @@ import re
 import time
 import tomllib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import ijson
 import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
+from cockpit.metrics import changes, heat, rollup
+from cockpit.store.bulkcopy import bulk_load_mode, prefetched
 from cockpit.store.schema import SOURCES, STATUSES
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -347,23 +353,45 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int = CHUNK_ROWS, encoding: st
         elif fmt == "open311":
             opener = gzip.open if path.name.endswith(".gz") else open
             with opener(path, "rt", encoding=encoding) as f:
-                doc = json.load(f)
-            if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
-                raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
-            for i in range(0, max(len(doc), 1), chunk_rows):
-                yield numbered(_as_text(pd.DataFrame.from_records(doc[i:i + chunk_rows])))
+                for records in _open311_records(f, chunk_rows, path):
+                    yield numbered(_as_text(pd.DataFrame.from_records(records)))
     except CockpitError:
         raise
     except UnicodeDecodeError as exc:
         raise CockpitError(f"{path}: not {encoding} text at byte {exc.start}; give its --encoding (e.g. gb18030)")
     except LookupError:
         raise CockpitError(f"--encoding {encoding!r} is not a known text encoding")
-    except (ValueError, OSError, pd.errors.ParserError, json.JSONDecodeError) as exc:
+    except (ValueError, OSError, pd.errors.ParserError, json.JSONDecodeError, ijson.JSONError) as exc:
         raise CockpitError(f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0][:200]})")
     except Exception as exc:  # pyarrow's own errors (not a Parquet file, …)
         if type(exc).__module__.startswith("pyarrow"):
             raise CockpitError(f"{path}: cannot be read as {fmt} ({str(exc).splitlines()[0][:200]})")
         raise
+
+
+class _Utf8:
+    """A text file as the UTF-8 bytes ijson reads (the file's own --encoding decoded first)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson probes the kind of file with read(0)
+            return b""
+        return self.text.read(max(n // 4, 1) if n > 0 else -1).encode("utf-8")
+
+
+def _open311_records(f, chunk_rows: int, path: Path) -> Iterator[list[dict]]:
+    """The service requests of an Open311 list, chunk_rows at a time, streamed (never all in memory)."""
+    events = ijson.parse(_Utf8(f), use_float=True)
+    first = next(events, None)
+    if first is None or first[1] != "start_array":
+        raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
+    records = ijson.items(itertools.chain([first], events), "item")
+    while batch := list(itertools.islice(records, chunk_rows)):
+        if not all(isinstance(r, dict) for r in batch):
+            raise CockpitError(f"{path}: not an Open311 GeoReport v2 list of service requests")
+        yield batch
 
 
 def _json_lines(lines: list[str]) -> pd.DataFrame:
@@ -442,8 +470,18 @@ class Store:
         self.leaf_ids = np.array([i for i, _ in leaves], dtype=np.int64)
         self.tree = shapely.STRtree(shapely.from_wkb([bytes(g) for _, g in leaves])) if leaves else None
         self.leaf_set = set(self.leaf_ids.tolist())
-        self.seen = np.empty(0, dtype=np.uint64)  # hashes of the (source, external id) loaded so far
+        # hashes of the (source, external id) loaded so far: one sorted array per chunk, 8 bytes a
+        # row (40 MB for 5 M rows), looked up by binary search, never re-sorted as a whole
+        self.seen: list[np.ndarray] = []
         self._load_refs()
+
+    def was_seen(self, h: np.ndarray) -> np.ndarray:
+        """Which of the key hashes h an earlier chunk loaded."""
+        found = np.zeros(len(h), dtype=bool)
+        for run in self.seen:
+            at = np.minimum(np.searchsorted(run, h), len(run) - 1)
+            found |= run[at] == h
+        return found
 
     def _load_refs(self) -> None:
         cats = self.conn.execute(sa.text("SELECT id, code, name, parent_id FROM categories")).all()
@@ -534,6 +572,14 @@ class Result:
     approximate: list[tuple[float, float, int]] = field(default_factory=list)  # fallback points: lon, lat, rows
     categories_created: int = 0
     departments_created: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (bench/import.py prints them)
+    _mark: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        """Book the time since the previous lap to `phase`."""
+        now = time.monotonic()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
 
     @property
     def loaded(self) -> int:
@@ -577,26 +623,32 @@ class Result:
 
 def import_events(conn: sa.Connection, path: str | Path, mapping: Mapping, tz: ZoneInfo, *,
                   rejects: str | Path | None = None, chunk_rows: int = CHUNK_ROWS, encoding: str = "utf-8-sig",
-                  progress: Callable[[str], None] = lambda _: None) -> Result:
+                  progress: Callable[[str], None] = lambda _: None, bulk_rows: int | None = None) -> Result:
     """Import one file into the store on conn (committed by the caller); see the module docstring."""
     path = Path(path)
     if not path.is_file():
         raise CockpitError(f"{path}: no such file")
     fmt = mapping.format or detect_format(path)
-    res = load_records(conn, lambda: read_chunks(path, fmt, chunk_rows, encoding), str(path), fmt, mapping, tz,
-                       progress=progress)
+    # the file is read one chunk ahead in a thread (the parsers let go of the GIL)
+    res = load_records(conn, lambda: prefetched(read_chunks(path, fmt, chunk_rows, encoding)), str(path), fmt,
+                       mapping, tz,
+                       progress=progress, bulk_rows=bulk_rows)
     if rejects:
         _write_rejects(conn.connection.driver_connection.cursor(), res.import_id, Path(rejects))
     return res
 
 
 def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame]], name: str, fmt: str,
-                 mapping: Mapping, tz: ZoneInfo, *, progress: Callable[[str], None] = lambda _: None) -> Result:
+                 mapping: Mapping, tz: ZoneInfo, *, progress: Callable[[str], None] = lambda _: None,
+                 bulk_rows: int | None = None) -> Result:
     """Load text frames of records (index: the record number within `name`) as one `imports` row.
 
+    From `bulk_rows` rows to load on (default BULK_ROWS) the new events go in with the store's
+    triggers off and their work done once (see BULK_SQL).
     `chunks` is called once the store side is ready, so the reader may query the same connection
     (`cockpit quarantine retry` reads the rows it retries from the store this way).
     """
+    bulk_rows = BULK_ROWS if bulk_rows is None else bulk_rows
     store = Store(conn)
     import_id = conn.execute(sa.text("INSERT INTO imports (file_name, format) VALUES (:f, :fmt) RETURNING id"),
                              {"f": name, "fmt": fmt}).scalar_one()
@@ -608,7 +660,40 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
         "department_id integer, description text, address text, reporter_name text, reporter_phone text, "
         "location_approximate boolean NOT NULL DEFAULT false) ON COMMIT DROP"))
     cur = conn.connection.driver_connection.cursor()
+    behind = _CopyBehind(cur)
+    res.lap("prepare")
+    try:
+        mapping = _stage_all(chunks, behind, mapping, tz, store, res, name, progress)
+    finally:
+        behind.close()
+    res.lap("stage (COPY)")
+    if res.read == 0:
+        raise CockpitError(f"{name}: holds no rows")
+    _flag_approximate(conn, mapping, res)
+    # the bulk path's lock and its fixed costs pay off only for large files
+    _finish(conn, cur, mapping, res, progress, bulk=res.read - sum(res.quarantined.values()) >= bulk_rows)
+    res.lap("store (SQL)")
+    conn.execute(sa.text(
+        "UPDATE imports SET finished_at = now(), rows_read = :r, inserted = :i, updated = :u, unchanged = :n, "
+        "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
+        {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
+         "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
+    # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
+    conn.execute(sa.text("DROP VIEW IF EXISTS import_new_events, import_new_stints"))
+    conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
+    return res
+
+
+def _stage_all(chunks, cur, mapping: Mapping, tz: ZoneInfo, store: Store, res: Result, name: str,
+               progress) -> Mapping:
+    """Every chunk checked, parsed and sent to the staging tables; returns the mapping as the file has it.
+
+    Chunks are sent with COPY from a thread (_CopyBehind) while the next is parsed: with the
+    file's reader one chunk ahead (import_events), at most three chunks are in memory at a time.
+    """
+    started = time.monotonic()
     for chunk in chunks():
+        res.lap("read")
         if res.read == 0:
             absent = {ours for ours, theirs in mapping.columns.items() if theirs not in chunk.columns}
             for ours in sorted(absent - mapping.optional):
@@ -617,19 +702,8 @@ def load_records(conn: sa.Connection, chunks: Callable[[], Iterator[pd.DataFrame
             mapping = _without(mapping, absent)
         res.read += len(chunk)
         _stage_chunk(cur, chunk, mapping, tz, store, res)
-        progress(f"read {res.read:,} rows")
-    if res.read == 0:
-        raise CockpitError(f"{name}: holds no rows")
-    _flag_approximate(conn, mapping, res)
-    _finish(conn, cur, mapping, res, progress)
-    conn.execute(sa.text(
-        "UPDATE imports SET finished_at = now(), rows_read = :r, inserted = :i, updated = :u, unchanged = :n, "
-        "quarantined = :q, summary = CAST(:s AS jsonb) WHERE id = :id"),
-        {"r": res.read, "i": res.inserted, "u": res.updated, "n": res.unchanged,
-         "q": sum(res.quarantined.values()), "s": json.dumps(res.as_dict(), ensure_ascii=False), "id": import_id})
-    # gone now rather than at commit, so one transaction can hold several loads (quarantine retry)
-    conn.execute(sa.text("DROP TABLE IF EXISTS import_stage, import_prior, import_done"))
-    return res
+        progress(f"read {res.read:,} rows ({res.read / max(time.monotonic() - started, 1e-9):,.0f} rows/s)")
+    return mapping
 
 
 def _without(m: Mapping, absent: set[str]) -> Mapping:
@@ -711,6 +785,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
         key = cat_code.where(cat_code != "", cat_name)
         group = group.where(group != "", key.map(m.category_groups).fillna(cat_name.map(m.category_groups)).fillna(""))
 
+    res.lap("parse")
     # placement: coordinates first, then the named unit
     grid = pd.Series(-1, index=chunk.index, dtype=np.int64)
     lon, lat = _num(col("lon")), _num(col("lat"))
@@ -718,23 +793,28 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
     if has_xy.any():
         grid[has_xy] = store.place(lon[has_xy].to_numpy(float), lat[has_xy].to_numpy(float))
     unit_code, unit_name = col("unit_code"), col("unit_name")
-    by_unit = unit_code.map(store.unit_by_code).fillna(unit_name.map(store.unit_by_name))
     named = (unit_code != "") | (unit_name != "")
+    by_unit = pd.Series(np.nan, index=chunk.index)
+    if named.any():  # most files place by coordinates: no lookups for them
+        by_unit[named] = unit_code[named].map(store.unit_by_code).fillna(unit_name[named].map(store.unit_by_name))
     use_unit = (grid < 0) & by_unit.notna()
     grid[use_unit] = by_unit[use_unit].astype(np.int64)
     flag((grid < 0) & has_xy & ~named, "outside_units")
     flag((grid < 0) & named, "unknown_unit")
     flag((grid < 0) & ~has_xy, "no_location")
 
+    res.lap("place")
     # the first good row of a key in the file wins; 64-bit hashes of the keys seen keep memory small
     good = reason == ""
     if good.any():
         h = pd.util.hash_pandas_object(pd.DataFrame({"s": source[good], "e": ext[good]}), index=False).to_numpy()
         dup = pd.Series(False, index=chunk.index)
-        dup[good] = pd.Series(h).duplicated().to_numpy() | np.isin(h, store.seen)
+        dup[good] = pd.Series(h).duplicated().to_numpy() | store.was_seen(h)
         flag(dup, "duplicate_in_file")
-        store.seen = np.union1d(store.seen, h[~dup[good].to_numpy()])
+        if (~dup[good]).any():
+            store.seen.append(np.sort(h[~dup[good].to_numpy()]))
 
+    res.lap("dedupe")
     ok = reason == ""
     # reference data only for rows that load: a bad row creates nothing
     cat_id = pd.Series(np.nan, index=chunk.index)
@@ -750,6 +830,7 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
     res.clamped += int((skew & ok).sum())
     res.placed_by_unit += int((ok & ~grid.isin(store.leaf_set)).sum())
 
+    res.lap("reference data")
     bad = ~ok
     if bad.any():
         res.quarantined.update(reason[bad].value_counts().to_dict())
@@ -765,7 +846,8 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
                             index=rows.index)
         q = pd.DataFrame({"import_id": res.import_id, "file_name": res.file_name, "row_no": rows.index,
                           "raw": raw, "reason": reason[bad]})
-        _copy(cur, "quarantine", q)
+        _copy_arrow(cur, "quarantine", q)
+    res.lap("quarantine")
     if ok.any():
         def iso(s):
             return s[ok]  # to_csv writes '2026-03-08 07:30:00+00:00', NaT as NULL
@@ -782,6 +864,41 @@ def _stage_chunk(cur, chunk: pd.DataFrame, m: Mapping, tz: ZoneInfo, store: Stor
             "reporter_name": col("reporter_name")[ok], "reporter_phone": col("reporter_phone")[ok],
         })
         _copy_arrow(cur, "import_stage", stage[list(STAGE_COLUMNS)])
+    res.lap("stage (COPY)")
+
+
+class _CopyBehind:
+    """A cursor stand-in whose COPY statements run in a worker thread, one at a time: the server
+    takes in one chunk while the next is parsed (two cores). The connection's own lock keeps
+    any other statement (a new category) from interleaving with a COPY."""
+
+    def __init__(self, cur):
+        self.cur = cur
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-copy")
+        self.pending = None
+
+    @contextmanager
+    def copy(self, statement: str):
+        parts: list = []
+        yield SimpleNamespace(write=parts.append)
+        self.wait()
+        self.pending = self.pool.submit(self._send, statement, parts)
+
+    def _send(self, statement: str, parts: list) -> None:
+        with self.cur.copy(statement) as cp:
+            for part in parts:
+                cp.write(part)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
 
 
 def _copy_arrow(cur, table: str, df: pd.DataFrame) -> None:
@@ -803,19 +920,39 @@ def _copy_arrow(cur, table: str, df: pd.DataFrame) -> None:
         cp.write(buf.getbuffer())
 
 
-def _copy(cur, table: str, df: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    # '' is NULL in CSV COPY (unquoted); every text we have treats empty as missing anyway
-    df.to_csv(buf, header=False, index=False, na_rep="")
-    with cur.copy(f"COPY {table} ({', '.join(df.columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
-        cp.write(buf.getvalue())
-
-
 # the file's deadline, else the category's time allowed, else the configured default
 DEADLINE = """coalesce(s.deadline_at, s.reported_at + c.deadline_hours * interval '1 hour',
                         s.reported_at + CAST(:default_hours AS float8) * interval '1 hour')"""
 
-FINISH_SQL = [
+# The new events' rows, in file order (both paths insert exactly these).
+NEW_EVENTS = """
+    INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
+                        department_id, deadline_at, closed_at, rating, rated_at, description, address,
+                        reporter_name, reporter_phone, location_approximate)
+    SELECT s.source, s.external_id, s.category_id, s.reported_at,
+           CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
+           s.grid_id, s.status, s.department_id, DEADLINE,
+           s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone,
+           s.location_approximate
+    FROM import_stage s JOIN categories c ON c.id = s.category_id
+    WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no)
+    ORDER BY s.row_no"""
+
+# New events: the file tells their status now, not the steps between: one transition from
+# 'reported' to it, at the close time (closed) or the last change (else the report time).
+# NEW is a relation of the inserted events with the file's updated_at.
+NEW_TRANSITIONS = """
+    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
+    SELECT d.id, 'reported', d.status,
+           CASE WHEN d.status = 'closed' THEN d.closed_at
+                ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
+           d.grid_id, d.department_id, 'imported'
+    FROM NEW d WHERE d.status <> 'reported'
+    ORDER BY 4"""
+
+# Known events first, the same on both paths: updated only where something changed (a re-run
+# changes nothing), with the store's triggers on; then their transitions.
+PREPARE_SQL = [
     "CREATE INDEX ON import_stage (source, external_id)",
     "ANALYZE import_stage",
     # what the store held before, for the transitions of changed events
@@ -824,7 +961,6 @@ FINISH_SQL = [
     SELECT e.id, e.status, e.closed_at, s.row_no FROM import_stage s
     JOIN events e ON e.source = s.source AND e.external_id = s.external_id
     """,
-    # Known events first: updated only where something changed (a re-run changes nothing).
     """
     CREATE TEMP TABLE import_done ON COMMIT DROP AS
     WITH up AS (
@@ -844,37 +980,6 @@ FINISH_SQL = [
                   e.department_id, false AS inserted, s.updated_at)
     SELECT * FROM up
     """,
-    # Then the new ones, with a plain INSERT: several times faster than ON CONFLICT on a million
-    # rows. A writer inserting one of these keys meanwhile makes it fail: the import is then rerun.
-    """
-    WITH ins AS (
-        INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
-                            department_id, deadline_at, closed_at, rating, rated_at, description, address,
-                            reporter_name, reporter_phone, location_approximate)
-        SELECT s.source, s.external_id, s.category_id, s.reported_at,
-               CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
-               s.grid_id, s.status, s.department_id, DEADLINE,
-               s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone,
-               s.location_approximate
-        FROM import_stage s JOIN categories c ON c.id = s.category_id
-        WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no)
-        ORDER BY s.row_no
-        RETURNING id, source, external_id, status, reported_at, closed_at, grid_id, department_id)
-    INSERT INTO import_done
-    SELECT ins.*, true, s.updated_at FROM ins
-    JOIN import_stage s ON s.source = ins.source AND s.external_id = ins.external_id
-    """,
-    # New events: the file tells their status now, not the steps between: one transition from
-    # 'reported' to it, at the close time (closed) or the last change (else the report time).
-    """
-    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
-    SELECT d.id, 'reported', d.status,
-           CASE WHEN d.status = 'closed' THEN d.closed_at
-                ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
-           d.grid_id, d.department_id, 'imported'
-    FROM import_done d WHERE d.inserted AND d.status <> 'reported'
-    ORDER BY 4
-    """,
     # Changed events: one transition from the status held before, never dated before the last one
     """
     INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
@@ -887,6 +992,57 @@ FINISH_SQL = [
     ORDER BY 4
     """,
 ]
+
+# Few new events: a plain INSERT (several times faster than ON CONFLICT on a million rows), the
+# store's triggers keeping rollups, heat and the live feed. A writer inserting one of these keys
+# meanwhile makes it fail: the import is then rerun.
+TRIGGER_SQL = [
+    f"""
+    WITH ins AS ({NEW_EVENTS}
+        RETURNING id, source, external_id, status, reported_at, closed_at, grid_id, department_id)
+    INSERT INTO import_done
+    SELECT ins.*, true, s.updated_at FROM ins
+    JOIN import_stage s ON s.source = ins.source AND s.external_id = ins.external_id
+    """,
+    NEW_TRANSITIONS.replace("FROM NEW d WHERE", "FROM import_done d WHERE d.inserted AND"),
+]
+
+# Many new events (BULK_ROWS): the user triggers of events and event_transitions are switched
+# off for the inserts, inside this transaction, and their work is done once, set-based, on the
+# inserted rows with the triggers' own SQL (cockpit.metrics renders both). Switching them off
+# takes a SHARE ROW EXCLUSIVE lock on both tables until commit: readers go on and see the store
+# as it was before the import until it commits; other writers wait for the commit. Under that
+# lock nobody else adds events, so the new ones are exactly those above the highest id held
+# before ({first}). When the new events outnumber those held (a first import), the tables' keys,
+# indexes and foreign keys are dropped for the inserts and built again before commit, as the
+# demo loader does (bulkcopy.bulk_load_mode): building an index once is several times cheaper
+# than maintaining it row by row. That takes an ACCESS EXCLUSIVE lock: readers of events then
+# wait for the commit too.
+BULK_ROWS = 20_000
+REBUILD_FROM = 1.0  # new events per event held from which keys and indexes are rebuilt
+BULK_INSERT_SQL = [
+    NEW_EVENTS,
+    NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM events e
+          JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id WHERE e.id > {first}) d"""),
+]
+BULK_DELTA_SQL = [
+    "ANALYZE events",
+    "ANALYZE event_transitions",
+    "CREATE TEMP VIEW import_new_events AS SELECT * FROM events WHERE id > {first}",
+    *heat.added_kept_sql("import_new_events"),
+    f"SELECT {changes.NOTIFY}",
+]
+# the rollups: the new rows' deltas, or (keys rebuilt: the store held fewer events than came
+# in) the rollups rebuilt whole, which adds up per lowest rolled-up unit once and is cheaper then
+ROLLUP_DELTA_SQL = [
+    *rollup.added_events_statements("import_new_events"),
+    # a new event's only transitions are this import's: none before them
+    "CREATE TEMP VIEW import_new_stints AS SELECT *, NULL::timestamptz AS prev_at "
+    "FROM event_transitions WHERE event_id > {first}",
+    rollup.added_stints_sql("import_new_stints"),
+]
+ROLLUP_REBUILD_SQL = ["SET LOCAL work_mem = '256MB'", "SELECT cockpit_rollup_rebuild()"]
+TABLES = ["events", "event_transitions"]
 
 
 def _flag_approximate(conn: sa.Connection, m: Mapping, res: Result) -> None:
@@ -917,23 +1073,56 @@ def _flag_approximate(conn: sa.Connection, m: Mapping, res: Result) -> None:
     res.approximate = sorted(((lon, lat, n) for (lon, lat), n in found.items()), key=lambda p: -p[2])
 
 
-def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress) -> None:
+def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: bool) -> None:
     params = {"import_id": res.import_id, "file_name": res.file_name, "default_hours": m.default_deadline_hours}
-    for stmt in FINISH_SQL:
+
+    def run(stmt: str):
         started = time.monotonic()
-        stmt = stmt.replace("DEADLINE", DEADLINE)
+        stmt = stmt.replace("DEADLINE", DEADLINE).replace("{first}", str(params.get("first")))
         try:
-            conn.execute(sa.text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
+            done = conn.execute(sa.text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
         except sa.exc.IntegrityError as exc:
             if "uq_events_source_external_id" not in str(exc):
                 raise
             raise CockpitError("another writer stored some of this file's events during the import; "
                                "nothing was imported: run it again")
         progress(f"{time.monotonic() - started:6.1f} s  {' '.join(stmt.split())[:60]}")
-    staged, inserted, updated = conn.execute(sa.text(
-        "SELECT (SELECT count(*) FROM import_stage), count(*) FILTER (WHERE inserted), "
-        "count(*) FILTER (WHERE NOT inserted) FROM import_done")).one()
-    res.inserted, res.updated, res.unchanged = inserted, updated, staged - inserted - updated
+        return done
+
+    # only the tables' owner may switch their triggers off (the API's writer role may not)
+    bulk = bulk and conn.execute(sa.text(
+        "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = 'events'::regclass")).scalar()
+    for stmt in PREPARE_SQL:
+        if bulk and stmt.startswith("CREATE INDEX"):  # the bulk path joins by hash: no use for it
+            continue
+        run(stmt)
+    if not bulk:
+        res.inserted = run(TRIGGER_SQL[0]).rowcount
+        run(TRIGGER_SQL[1])
+    else:
+        for table in TABLES:
+            run(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        params["first"], held = conn.execute(sa.text(
+            "SELECT coalesce(max(id), 0), (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'events'::regclass) "
+            "FROM events")).one()
+        new = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM import_stage) - (SELECT count(*) FROM import_prior)")).scalar_one()
+        rebuild = new > held * REBUILD_FROM
+        if rebuild:
+            with bulk_load_mode(cur, TABLES) as restore:
+                res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+                run(BULK_INSERT_SQL[1])
+                restore.run_here(cur, progress)
+        else:
+            res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+            run(BULK_INSERT_SQL[1])
+        for stmt in BULK_DELTA_SQL + (ROLLUP_REBUILD_SQL if rebuild else ROLLUP_DELTA_SQL):
+            run(stmt)
+        for table in TABLES:
+            run(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    staged, updated = conn.execute(sa.text(
+        "SELECT (SELECT count(*) FROM import_stage), count(*) FILTER (WHERE NOT inserted) FROM import_done")).one()
+    res.updated, res.unchanged = updated, staged - res.inserted - updated
     res.without_deadline = conn.execute(sa.text(
         "SELECT count(*) FROM import_stage s JOIN events e ON e.source = s.source AND e.external_id = s.external_id "
         "WHERE e.deadline_at IS NULL")).scalar_one()

@@ -25,12 +25,16 @@ CHANNEL = "cockpit_events"
 RETRY_FIRST, RETRY_MAX = 0.5, 8.0  # seconds between reconnection attempts: doubling, capped
 
 
+# what the trigger sends; a bulk import that runs with the triggers off sends it itself
+NOTIFY = f"pg_notify('{CHANNEL}', txid_current()::text)"
+
+
 def install_sql() -> list[str]:
     return [
         f"""
     CREATE OR REPLACE FUNCTION cockpit_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM pg_notify('{CHANNEL}', txid_current()::text);
+        PERFORM {NOTIFY};
         RETURN NULL;
     END $$""",
         "CREATE TRIGGER events_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON events "

@@ -75,6 +75,22 @@ def _upsert(select_sql: str) -> str:
         ON CONFLICT (hour, cx, cy) DO UPDATE SET n = r.n + excluded.n"""
 
 
+KEPT_FROM = f"now() - interval '{RETAIN.days} days 1 hour'"  # hours before this are dropped
+
+
+def added_sql(rows: str) -> list[str]:
+    """Count the events in relation `rows` into heat_rollup and drop expired hours: what the INSERT
+    trigger runs on its new rows, and what a bulk import runs once on the rows it inserted unseen."""
+    return [_upsert(_counted(rows, 1)), f"DELETE FROM heat_rollup WHERE hour < {KEPT_FROM}"]
+
+
+def added_kept_sql(rows: str) -> list[str]:
+    """added_sql's net effect, counting only the rows of hours it keeps (a bulk import's rows are
+    mostly older than the retention: counting them only to delete them is wasted work)."""
+    kept = f"(SELECT * FROM {rows} WHERE date_trunc('hour', reported_at, 'UTC') >= {KEPT_FROM})"
+    return [_upsert(_counted(kept, 1)), added_sql(rows)[1]]
+
+
 def install_sql() -> list[str]:
     moved = ("(SELECT {side}.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
              "WHERE (o.location, o.reported_at, o.location_approximate) "
@@ -94,9 +110,9 @@ def install_sql() -> list[str]:
     CREATE OR REPLACE FUNCTION cockpit_heat_events() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            {_upsert(_counted("new_rows", 1))};
+            {added_sql("new_rows")[0]};
             -- retention, kept by the writers themselves: an index range, empty nearly always
-            DELETE FROM heat_rollup WHERE hour < now() - interval '{RETAIN.days} days 1 hour';
+            {added_sql("new_rows")[1]};
         ELSIF TG_OP = 'DELETE' THEN
             {_upsert(_counted("old_rows", -1))};
         ELSE

@@ -256,9 +256,36 @@ def _stage_upsert(select_sql: str) -> str:
             f"        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n")
 
 
+def added_events_statements(rows: str) -> list[str]:
+    """Add the measures of the events in relation `rows` to kpi_rollup and the ranking rollups:
+    what the INSERT trigger runs on its new rows, and what a bulk import runs once on the rows it
+    inserted unseen (one statement each)."""
+    delta = f"(SELECT *, 1 AS sign FROM {rows})"
+    return [_upsert(_measure_select(delta)), *_rank_upserts(delta).split(";")]
+
+
+def added_events_sql(rows: str) -> str:
+    return ";".join(added_events_statements(rows))
+
+
+def added_transitions_sql(rows: str) -> str:
+    """Add the stints of the transitions in relation `rows` (appended after their events' earlier
+    ones) to stage_rollup: the transitions INSERT trigger's work, reused by bulk imports."""
+    new_stints = f"""(SELECT n.*, (SELECT max(p.at) FROM event_transitions p
+                         WHERE p.event_id = n.event_id AND (p.at, p.id) < (n.at, n.id)) AS prev_at
+                  FROM {rows} n)"""
+    return added_stints_sql(new_stints)
+
+
+def added_stints_sql(stints: str) -> str:
+    """Add the stints in relation `stints` (transitions carrying their `prev_at`) to stage_rollup."""
+    return f"""INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)
+        {_stints_select(stints)}
+        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n"""
+
+
 def install_sql() -> list[str]:
     """Functions and triggers that keep the rollups right (run by migrations)."""
-    delta_insert = "(SELECT *, 1 AS sign FROM new_rows)"
     delta_delete = "(SELECT *, -1 AS sign FROM old_rows)"
     delta_update = "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows)"
     heights = """
@@ -277,11 +304,11 @@ def install_sql() -> list[str]:
              "WHERE (o.grid_id, o.reported_at) IS DISTINCT FROM (n.grid_id, n.reported_at))")
     stints_moved = f"""
         {_stage_upsert(_stints_of(moved.format(side="o"), -1) + " UNION ALL " + _stints_of(moved.format(side="n"), 1))};"""
-    for op, delta in (("insert", delta_insert), ("update", delta_update), ("delete", delta_delete)):
+    for op, delta in (("insert", None), ("update", delta_update), ("delete", delta_delete)):
         fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_events_{op}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        {_upsert(_measure_select(delta))};{_rank_upserts(delta)};{stints_moved if op == "update" else ""}
+        {added_events_sql("new_rows") if delta is None else _upsert(_measure_select(delta)) + ";" + _rank_upserts(delta)};{stints_moved if op == "update" else ""}
         RETURN NULL;
     END $$""")
     fn.append(f"""
@@ -304,15 +331,10 @@ def install_sql() -> list[str]:
         {"; ".join(f"DELETE FROM {t[0]}" for t in RANK_ROLLUPS)};
         RETURN NULL;
     END $$""")
-    new_stints = """(SELECT n.*, (SELECT max(p.at) FROM event_transitions p
-                         WHERE p.event_id = n.event_id AND (p.at, p.id) < (n.at, n.id)) AS prev_at
-                  FROM new_rows n)"""
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_transitions_insert() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)
-        {_stints_select(new_stints)}
-        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n;
+        {added_transitions_sql("new_rows")};
         RETURN NULL;
     END $$""")
     all_stints = """(SELECT t.*, lag(t.at) OVER (PARTITION BY t.event_id ORDER BY t.at, t.id) AS prev_at

@@ -15,6 +15,7 @@ Column kinds:
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -215,6 +216,21 @@ class Restore:
         with ThreadPoolExecutor(max_workers=len(self.tables)) as pool:
             list(pool.map(lane, self.tables))
 
+    def run_here(self, cursor, progress=lambda line: None) -> None:
+        """Put everything back on `cursor`'s own connection, one statement after the other: for a
+        load that must commit whole (cockpit import-events), its keys checked before it does."""
+        def timed(label: str, sql: str) -> None:
+            started = time.monotonic()
+            cursor.execute(sql)
+            progress(f"{time.monotonic() - started:6.1f} s  {label}")
+
+        for t, name, definition in sorted(self.keys, key=lambda k: "PRIMARY" not in k[2]):
+            timed(f"key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+        for t, name, definition in self.indexes:
+            timed(f"index {name}", definition)
+        for t, name, definition in self.foreign:
+            timed(f"foreign key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+
 
 @contextlib.contextmanager
 def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
@@ -262,3 +278,23 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
     )
     for table in tables:
         cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def prefetched(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate `items` in a worker thread, keeping up to `depth` ready ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in items:
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    threading.Thread(target=work, daemon=True, name="prefetch").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
