@@ -396,8 +396,10 @@ def _recent_rows(n, prefix, start):
 
 def _derived(url):
     """Everything the events' triggers keep, in a comparable form."""
+    from cockpit.metrics.rollup import RANK_ROLLUPS
+
     return {t: sorted(map(tuple, q(url, f"SELECT * FROM {t}")))
-            for t in ("kpi_rollup", "stage_rollup", "heat_rollup")}
+            for t in ("kpi_rollup", "stage_rollup", "heat_rollup", *(r[0] for r in RANK_ROLLUPS))}
 
 
 @pytest.mark.parametrize("rebuild", [True, False], ids=["keys-rebuilt", "keys-kept"])
