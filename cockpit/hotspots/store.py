@@ -266,6 +266,21 @@ def detect_all(conn, at: datetime | None = None, hs: HotspotSettings | None = No
     return found
 
 
+def recompute(conn, at: datetime | None = None, unit_code: str | None = None,
+              kind: str | None = None) -> list[Warning]:
+    """detect_all narrowed to a unit's subtree and a kind, by kind and unit code (a past day can
+    be replayed without touching the stored warnings)."""
+    root = unit_id_of(conn, unit_code) if unit_code is not None else None
+    found = detect_all(conn, at)
+    if root is not None:
+        inside = set(conn.execute(sa.text("SELECT descendant_id FROM unit_closure WHERE ancestor_id = :u"),
+                                  {"u": root}).scalars())
+        found = [w for w in found if w.unit_id in inside]
+    if kind is not None:
+        found = [w for w in found if w.kind == kind]
+    return sorted(found, key=lambda w: (w.kind, w.unit_code))
+
+
 def _name(conn, found: list[Warning], units: dict) -> None:
     cats = dict(conn.execute(sa.text("SELECT id, name FROM categories")).all())
     for w in found:
