@@ -298,3 +298,19 @@ def test_cli_json_and_bad_input(city):
         res = run_cli("hotspots", *bad, url=city)
         assert res.returncode == 2
         assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith(f"cockpit: {says}")
+
+
+def test_the_schedule_runs_once_per_interval_whatever_the_workers(city):
+    from dataclasses import replace
+
+    from cockpit.config import settings
+    from cockpit.hotspots import schedule
+
+    plant_spot(city)
+    s = replace(settings(), hotspot=HS)
+    eng = store.engine(city)
+    assert schedule.run_if_due(eng, s, AT)
+    assert not schedule.run_if_due(eng, s, AT + timedelta(seconds=HS.interval // 2))  # another worker, too soon
+    assert len(_rows(city)) == 1
+    assert schedule.run_if_due(eng, s, AT + timedelta(seconds=HS.interval))
+    assert [r["last_seen"] for r in _rows(city)] == [AT + timedelta(seconds=HS.interval)]
