@@ -139,7 +139,7 @@ def _surges(conn, hs: HotspotSettings, at: datetime, units: dict) -> list[Warnin
                 WHERE reported_at < :at AND reported_at >= :at - make_interval(weeks => :weeks, hours => :hours)
                   AND grid_id IS NOT NULL) e,
                 LATERAL (SELECT floor(e.age / 604800)::int AS k) kk
-            WHERE e.age - kk.k * 604800 < :hours * 3600 GROUP BY 1, 2"""),
+            WHERE e.age - kk.k * 604800 < :hours * 3600 AND kk.k <= :weeks GROUP BY 1, 2"""),
             {"at": at, "weeks": hs.weeks, "hours": hours}).all()
         by_unit = np.zeros((max_id, hs.weeks + 1))
         if rows:
