@@ -71,8 +71,10 @@ class Warning:
         if self.kind == "recurrence":
             r = d.get("radius_m")
             if lang == "en":
-                return f"{self.category_name} {self.observed} times within {r} m in {span}"
-            return f"{span}同一地点（{r} 米内）{self.category_name}重复发生 {self.observed} 起"
+                return (f"{self.category_name} {self.observed} times within {r} m in {span} "
+                        f"(expected by chance {self.expected:.2g}, p = {_p(self.p_value)})")
+            return (f"{span}同一地点（{r} 米内）{self.category_name}重复发生 {self.observed} 起"
+                    f"（随机预期 {self.expected:.2g} 起，p = {_p(self.p_value)}）")
         n = len(d.get("units", [])) or 1
         if lang == "en":
             return (f"cluster of {n} neighbouring units: {self.observed} events in {span} "
@@ -191,19 +193,38 @@ def _recurrences(conn, hs: HotspotSettings, at: datetime) -> list[Warning]:
     names = {r[1]: r[5] for r in rows}
     out = []
     start = at - timedelta(days=hs.days)
-    for spot in detect.recurrence(cat, lon, lat, radius_m=hs.radius_m, repeats=hs.repeats):
+    area = _areas(conn)
+    for spot in detect.recurrence(cat, lon, lat, radius_m=hs.radius_m, repeats=hs.repeats, grid=grid,
+                                  area_m2=np.array([area.get(int(g), 0.0) for g in grid]), q=hs.q):
         c = spot.centre
         unit = int(grid[c])
         # The spot's name across runs: category, unit and the radius-sized cell of its centre.
         cell = np.floor(detect.to_metres(lon[[c]], lat[[c]])[0] / hs.radius_m).astype(int)
         out.append(Warning(
             None, "recurrence", unit, spot.category, window_label(hs.days * 24), start, at, len(spot.members),
-            None, float(len(spot.members)), None, None,
+            spot.expected, float(len(spot.members)), spot.p, spot.q,
             {"lon": float(lon[c]), "lat": float(lat[c]), "radius_m": hs.radius_m,
              "event_ids": sorted(int(i) for i in ids[spot.members])},
             f"recurrence:{spot.category}:{unit}:{cell[0]}:{cell[1]}", at, at,
             category_name=names[spot.category]))
     return out
+
+
+def _areas(conn) -> dict[int, float]:
+    """Area in square metres of every unit with a boundary (cached like the adjacency)."""
+    return _areas_cached(conn.engine.url.render_as_string(hide_password=False), _signature(conn))
+
+
+def _signature(conn) -> tuple:
+    return tuple(conn.execute(sa.text("SELECT count(*), max(id), max(xmin::text::bigint) FROM units")).one())
+
+
+@lru_cache(maxsize=8)
+def _areas_cached(url: str, signature: tuple) -> dict[int, float]:
+    from cockpit.store.database import engine
+    with engine(url).connect() as conn:
+        return dict(conn.execute(sa.text(
+            "SELECT id, ST_Area(geom::geography) FROM units WHERE geom IS NOT NULL")).all())
 
 
 @lru_cache(maxsize=8)
@@ -226,8 +247,7 @@ def _adjacency(url: str, signature: tuple) -> tuple[np.ndarray, sparse.csr_matri
 
 
 def _clusters(conn, hs: HotspotSettings, at: datetime) -> list[Warning]:
-    signature = tuple(conn.execute(sa.text("SELECT count(*), max(id), max(xmin::text::bigint) FROM units")).one())
-    leaves, adj = _adjacency(conn.engine.url.render_as_string(hide_password=False), signature)
+    leaves, adj = _adjacency(conn.engine.url.render_as_string(hide_password=False), _signature(conn))
     if len(leaves) < 3:
         return []
     rows = conn.execute(sa.text("""
