@@ -121,9 +121,11 @@ def recurrence(category: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, radius
         return spots
     grid = np.asarray(grid)
     disc = np.pi * radius_m ** 2
+    pairs, n = np.unique(np.column_stack([category, grid]), axis=0, return_counts=True)
+    per_cell = {(int(a), int(b)): int(k) for (a, b), k in zip(pairs, n)}  # events per (category, grid)
     for spot in spots:
         c = spot.centre
-        same = np.count_nonzero((category == spot.category) & (grid == grid[c]))
+        same = per_cell[(int(category[c]), int(grid[c]))]
         discs = max(float(area_m2[c]), disc) / disc
         spot.expected = float(same / discs)
         spot.p = float(min(1.0, discs * poisson.sf(len(spot.members) - 1, spot.expected)))

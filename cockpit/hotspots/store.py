@@ -134,19 +134,21 @@ def _surges(conn, hs: HotspotSettings, at: datetime, units: dict) -> list[Warnin
     max_id = int(max(units)) + 1
     out: list[Warning] = []
     tests = []  # (window hours, observed, baseline, scale)
-    for hours in hs.windows:
-        rows = conn.execute(sa.text("""
-            SELECT grid_id, k, count(*) FROM (
-                SELECT grid_id, extract(epoch FROM (:at - reported_at)) AS age FROM events
-                WHERE reported_at < :at AND reported_at >= :at - make_interval(weeks => :weeks, hours => :hours)
-                  AND grid_id IS NOT NULL) e,
-                LATERAL (SELECT floor(e.age / 604800)::int AS k) kk
-            WHERE e.age - kk.k * 604800 < :hours * 3600 AND kk.k <= :weeks GROUP BY 1, 2"""),
-            {"at": at, "weeks": hs.weeks, "hours": hours}).all()
+    # One pass over the events for every window: per unit and week-offset k, how many fall in
+    # the first `hours` of that week's slot.
+    longest = max(hs.windows)
+    counts_sql = ", ".join(f"count(*) FILTER (WHERE e.age - kk.k * 604800 < {int(h) * 3600})" for h in hs.windows)
+    rows = conn.execute(sa.text(f"""
+        SELECT grid_id, k, {counts_sql} FROM (
+            SELECT grid_id, extract(epoch FROM (:at - reported_at)) AS age FROM events
+            WHERE reported_at < :at AND reported_at >= :at - make_interval(weeks => :weeks, hours => :hours)
+              AND grid_id IS NOT NULL) e,
+            LATERAL (SELECT floor(e.age / 604800)::int AS k) kk
+        WHERE kk.k <= :weeks GROUP BY 1, 2"""), {"at": at, "weeks": hs.weeks, "hours": longest}).all()
+    r = np.array(rows, dtype=np.int64).reshape(-1, 2 + len(hs.windows))
+    for w, hours in enumerate(hs.windows):
         by_unit = np.zeros((max_id, hs.weeks + 1))
-        if rows:
-            r = np.array(rows, dtype=np.int64)
-            np.add.at(by_unit, (r[:, 0], r[:, 1]), r[:, 2])
+        np.add.at(by_unit, (r[:, 0], r[:, 1]), r[:, 2 + w])
         counts = np.zeros((len(tested), hs.weeks + 1))
         np.add.at(counts, anc_slot, by_unit[pairs[:, 0]])
         city = by_unit.sum(axis=0)
@@ -177,25 +179,25 @@ def _surges(conn, hs: HotspotSettings, at: datetime, units: dict) -> list[Warnin
 
 
 def _recurrences(conn, hs: HotspotSettings, at: datetime) -> list[Warning]:
-    rows = conn.execute(sa.text("""
-        SELECT e.id, e.category_id, e.grid_id, ST_X(e.location), ST_Y(e.location), c.name
-        FROM events e JOIN categories c ON c.id = e.category_id
-        WHERE e.reported_at < :at AND e.reported_at >= :at - make_interval(days => :days)
-          AND e.location IS NOT NULL AND NOT e.location_approximate AND e.grid_id IS NOT NULL"""),
-        {"at": at, "days": hs.days}).all()
-    if not rows:
+    # As five arrays in one row: far quicker to read than a row per event.
+    ids, cat, grid, lon, lat = conn.execute(sa.text("""
+        SELECT array_agg(id), array_agg(category_id), array_agg(grid_id), array_agg(ST_X(location)),
+               array_agg(ST_Y(location))
+        FROM events
+        WHERE reported_at < :at AND reported_at >= :at - make_interval(days => :days)
+          AND location IS NOT NULL AND NOT location_approximate AND grid_id IS NOT NULL"""),
+        {"at": at, "days": hs.days}).one()
+    if not ids:
         return []
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    cat = np.array([r[1] for r in rows], dtype=np.int64)
-    grid = np.array([r[2] for r in rows], dtype=np.int64)
-    lon = np.array([r[3] for r in rows])
-    lat = np.array([r[4] for r in rows])
-    names = {r[1]: r[5] for r in rows}
+    ids, cat, grid = (np.array(v, dtype=np.int64) for v in (ids, cat, grid))
+    lon, lat = np.array(lon, dtype=float), np.array(lat, dtype=float)
     out = []
     start = at - timedelta(days=hs.days)
     area = _areas(conn)
+    unit_ids, inverse = np.unique(grid, return_inverse=True)
+    area_m2 = np.array([area.get(int(g), 0.0) for g in unit_ids])[inverse]
     for spot in detect.recurrence(cat, lon, lat, radius_m=hs.radius_m, repeats=hs.repeats, grid=grid,
-                                  area_m2=np.array([area.get(int(g), 0.0) for g in grid]), q=hs.q):
+                                  area_m2=area_m2, q=hs.q):
         c = spot.centre
         unit = int(grid[c])
         # The spot's name across runs: category, unit and the radius-sized cell of its centre.
@@ -205,8 +207,7 @@ def _recurrences(conn, hs: HotspotSettings, at: datetime) -> list[Warning]:
             spot.expected, float(len(spot.members)), spot.p, spot.q,
             {"lon": float(lon[c]), "lat": float(lat[c]), "radius_m": hs.radius_m,
              "event_ids": sorted(int(i) for i in ids[spot.members])},
-            f"recurrence:{spot.category}:{unit}:{cell[0]}:{cell[1]}", at, at,
-            category_name=names[spot.category]))
+            f"recurrence:{spot.category}:{unit}:{cell[0]}:{cell[1]}", at, at))
     return out
 
 
