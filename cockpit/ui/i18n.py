@@ -251,6 +251,27 @@ LABELS: dict[str, dict[str, str]] = {
               "not scored (it is demand, not merit), but units with fewer than {n} events are not ranked, and "
               "units with no events are listed last. Scores are rounded to 0.01; equal scores share a rank. "
               "Change is against the previous period; the trend is the score of the last 8 periods."},
+    # -- hotspot warnings on screen (layouts/warnings.py) ----------------------------------
+    "warnings_title": {"zh": "风险预警", "en": "Hotspot warnings"},
+    "warnings_new": {"zh": "{n} 条新预警", "en": "{n} new"},
+    "warnings_none": {"zh": "当前无预警", "en": "No warnings in force"},
+    "warning_kind_surge": {"zh": "突增", "en": "Surge"},
+    "warning_kind_recurrence": {"zh": "重复发生", "en": "Recurrence"},
+    "warning_kind_cluster": {"zh": "聚集", "en": "Cluster"},
+    "warning_state_new": {"zh": "新", "en": "New"},
+    "warning_state_acknowledged": {"zh": "已确认", "en": "Acknowledged"},
+    "warning_state_closed": {"zh": "已关闭", "en": "Closed"},
+    "warning_state_expired": {"zh": "已过期", "en": "Expired"},
+    "warning_pick": {"zh": "点击一条预警查看依据", "en": "Click a warning to see why"},
+    "warning_since": {"zh": "首次发现 {t}", "en": "first seen {t}"},
+    "warning_observed": {"zh": "实际", "en": "Observed"},
+    "warning_expected": {"zh": "基线", "en": "Baseline"},
+    "warning_events": {"zh": "相关事件（{n}）", "en": "Events behind it ({n})"},
+    "warning_acked_by": {"zh": "{who} 于 {t} 确认", "en": "acknowledged by {who} at {t}"},
+    "ack_who": {"zh": "值班员姓名", "en": "Duty officer"},
+    "ack_note": {"zh": "备注", "en": "Note"},
+    "ack_button": {"zh": "确认预警", "en": "Acknowledge"},
+    "ack_done": {"zh": "已确认", "en": "Acknowledged"},
     "report_slot": {"zh": "", "en": ""},
 }
 
