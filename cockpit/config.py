@@ -20,6 +20,18 @@ COCKPIT_POOL_OVERFLOW      extra connections a worker may open at a peak (defaul
 COCKPIT_STATEMENT_TIMEOUT  seconds any one query of the web app may run before PostgreSQL
                            cancels it (default 30; 0: no limit), so no request holds a worker
                            for minutes; the admin commands (demo, migrate, rollup) have none
+
+Hotspot warnings (cockpit/hotspots; README "Hotspot warnings"):
+COCKPIT_HOTSPOT_INTERVAL     seconds between detection runs in `cockpit serve` (default 600; 0: off)
+COCKPIT_HOTSPOT_WINDOWS      surge windows in hours, comma-separated (default 24,168: last day, last week)
+COCKPIT_HOTSPOT_WEEKS        weeks of baseline before a window, same hours of the week (default 4)
+COCKPIT_HOTSPOT_Q            false discovery rate of surges and clusters, Benjamini-Hochberg (default 0.01)
+COCKPIT_HOTSPOT_MIN_COUNT    fewest events in a window for any warning (default 5)
+COCKPIT_HOTSPOT_MIN_EXCESS   fewest events above expected for a surge (default 4)
+COCKPIT_HOTSPOT_RADIUS_M     recurrence: same place = within this many metres (default 50)
+COCKPIT_HOTSPOT_REPEATS      recurrence: this many events or more of one category ... (default 4)
+COCKPIT_HOTSPOT_DAYS         ... within this many days (default 14)
+COCKPIT_HOTSPOT_CLUSTER_DAYS cluster: Gi* over leaf units' counts of this many days (default 7)
 """
 from __future__ import annotations
 
@@ -49,6 +61,53 @@ class Settings:
     writer_database_url: str | None = None
     rank_weights: tuple[tuple[str, float], ...] = ()  # (rate, weight) of cockpit.metrics.ranking
     rank_min_volume: int = 30
+    hotspot: "HotspotSettings" = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class HotspotSettings:
+    interval: int = 600  # seconds
+    windows: tuple[int, ...] = (24, 168)  # hours
+    weeks: int = 4
+    q: float = 0.01
+    min_count: int = 5
+    min_excess: int = 4
+    radius_m: int = 50
+    repeats: int = 4
+    days: int = 14
+    cluster_days: int = 7
+
+
+def hotspot_settings() -> HotspotSettings:
+    raw = os.environ.get("COCKPIT_HOTSPOT_WINDOWS", "").strip()
+    windows = HotspotSettings.windows
+    if raw:
+        parts = [p.strip() for p in raw.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and 1 <= int(p) <= 168 for p in parts):
+            raise CockpitError(f"COCKPIT_HOTSPOT_WINDOWS={raw!r} must be window lengths in hours (1 to 168), "
+                               "comma-separated, e.g. 24,168")
+        windows = tuple(sorted({int(p) for p in parts}))
+    raw_q = os.environ.get("COCKPIT_HOTSPOT_Q", "").strip()
+    q = HotspotSettings.q
+    if raw_q:
+        try:
+            q = float(raw_q)
+        except ValueError:
+            q = -1.0
+        if not 0 < q < 1:
+            raise CockpitError(f"COCKPIT_HOTSPOT_Q={raw_q!r} must be a false discovery rate between 0 and 1, e.g. 0.01")
+    return HotspotSettings(
+        interval=_whole("COCKPIT_HOTSPOT_INTERVAL", 600),
+        windows=windows,
+        weeks=_whole("COCKPIT_HOTSPOT_WEEKS", 4, "a whole number of weeks, at least 1", 1),
+        q=q,
+        min_count=_whole("COCKPIT_HOTSPOT_MIN_COUNT", 5, "a whole number of events, at least 1", 1),
+        min_excess=_whole("COCKPIT_HOTSPOT_MIN_EXCESS", 4, "a whole number of events, at least 1", 1),
+        radius_m=_whole("COCKPIT_HOTSPOT_RADIUS_M", 50, "a whole number of metres, at least 1", 1),
+        repeats=_whole("COCKPIT_HOTSPOT_REPEATS", 4, "a whole number of events, at least 2", 2),
+        days=_whole("COCKPIT_HOTSPOT_DAYS", 14, "a whole number of days, at least 1", 1),
+        cluster_days=_whole("COCKPIT_HOTSPOT_CLUSTER_DAYS", 7, "a whole number of days, at least 1", 1),
+    )
 
 
 def _whole(name: str, default: int, what: str = "a whole number of seconds (0 turns it off)",
@@ -111,4 +170,5 @@ def settings() -> Settings:
         writer_database_url=os.environ.get("COCKPIT_WRITER_DATABASE_URL") or None,
         rank_weights=rank_weights(os.environ.get("COCKPIT_RANK_WEIGHTS", "").strip() or DEFAULT_RANK_WEIGHTS),
         rank_min_volume=_whole("COCKPIT_RANK_MIN_VOLUME", 30, "a whole number of events (0: rank every unit with events)"),
+        hotspot=hotspot_settings(),
     )

@@ -25,6 +25,8 @@ TRIGGER_TABLES = {"kpi_rollup": "INSERT, UPDATE", "stage_rollup": "INSERT, UPDAT
                   "heat_rollup": "INSERT, UPDATE, DELETE",
                   **{t: "INSERT, UPDATE" for t in ("unit_day_rollup", "unit_week_rollup", "unit_month_rollup",
                                                    "department_day_rollup")}}
+# ... and what a duty officer's acknowledgement writes from the web (cockpit.hotspots.store.acknowledge).
+ACKNOWLEDGE_TABLES = {"warnings": "UPDATE"}
 
 # Run by `cockpit migrate` (migrate.upgrade) in each database it upgrades, as the role that owns
 # the schema. ALTER DEFAULT PRIVILEGES without FOR ROLE applies to that same role, so tables it
@@ -74,7 +76,7 @@ BEGIN
             END IF;
         END LOOP;
         {" ".join(f"IF to_regclass('public.{t}') IS NOT NULL THEN GRANT {what} ON {t} TO {WRITER_ROLE}; END IF;"
-                  for t, what in TRIGGER_TABLES.items())}
+                  for t, what in {**TRIGGER_TABLES, **ACKNOWLEDGE_TABLES}.items())}
     END IF;
 END $$
 """

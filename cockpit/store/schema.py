@@ -170,3 +170,55 @@ quarantine = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("ix_quarantine_import_id_reason", "import_id", "reason"),
 )
+
+WARNING_KINDS = ("surge", "recurrence", "cluster")
+WARNING_STATES = ("new", "acknowledged", "closed", "expired")
+
+# Hotspot warnings (cockpit/hotspots): one row per warning, kept while detection still finds it
+# (last_seen moves), so every screen and worker sees the same warnings and their state.
+warnings = sa.Table(
+    "warnings", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id", ondelete="CASCADE")),
+    sa.Column("window", sa.Text, nullable=False, comment="the window tested, e.g. 24h or 14d"),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("observed", sa.Integer, nullable=False),
+    sa.Column("expected", sa.Float(53)),
+    sa.Column("statistic", sa.Float(53)),
+    sa.Column("p_value", sa.Float(53)),
+    sa.Column("q_value", sa.Float(53)),
+    sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("key", sa.Text, nullable=False,
+              comment="what makes it the same warning on the next run (kind, unit, category, window, spot)"),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.Text, nullable=False, server_default="new"),
+    sa.Column("acknowledged_by", sa.Text),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
+    sa.CheckConstraint(_in("kind", WARNING_KINDS), name="kind"),
+    sa.CheckConstraint(_in("state", WARNING_STATES), name="state"),
+    sa.CheckConstraint("last_seen >= first_seen", name="seen_order"),
+    # One live warning per key: an expired or closed one may come back as a new row.
+    sa.Index("uq_warnings_key_live", "key", unique=True,
+             postgresql_where=sa.text("state IN ('new', 'acknowledged')")),
+    sa.Index("ix_warnings_unit_id_last_seen", "unit_id", "last_seen"),
+)
+
+# The demo's known truth (cockpit/demo/events.py plants them): what detection is checked against.
+planted_anomalies = sa.Table(
+    "planted_anomalies", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id", ondelete="CASCADE")),
+    sa.Column("start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False, comment="events planted"),
+    sa.Column("lon", sa.Float(53)),
+    sa.Column("lat", sa.Float(53)),
+    sa.CheckConstraint("kind IN ('surge', 'recurrence')", name="kind"),
+)

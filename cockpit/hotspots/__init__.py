@@ -1,0 +1,1 @@
+"""Hotspot warnings: surges, recurrences and clusters of events (README "Hotspot warnings")."""
