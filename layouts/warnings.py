@@ -19,29 +19,48 @@ KIND_COLOURS = {"surge": "#ff6b6b", "recurrence": "#f2c14e", "cluster": "#c084fc
 PANEL_LIMIT = 50  # warnings listed on "/": the newest; a city in trouble has more than a panel can read
 WALL_LIMIT = 8  # what the wall's panel shows at 1920x1080 without scrolling
 EVENTS_SHOWN = 12  # the events behind an opened warning
+# Acknowledging (or a detection run) writes no event, so the live token does not move: the
+# warnings ask the store themselves this often (a cheap query; nothing is sent when unchanged).
+POLL_MS = 3000
 
 
 def item_id(warning_id: int) -> dict:
     return {"type": "warning-item", "index": warning_id}
 
 
-def panel(lang: str) -> html.Div:
-    """The warnings column on "/": a badge of new ones, the list, the opened warning."""
+def panel(lang: str, who: str = "") -> html.Div:
+    """The warnings column on "/": a badge of new ones, the list, and the opened warning (a fixed
+    skeleton the callbacks fill, hidden until a warning is opened)."""
     return html.Div(className="panel panel-warnings", children=[
         dcc.Store(id="warning-open"),  # {"id", "unit", "kind", "lon", "lat"} of the opened warning
         dcc.Store(id="warnings-sig"),  # what the list last showed: sent again only when it changed
+        dcc.Store(id="warnings-acked"),  # moves after an acknowledgement: the list reads the store again
         dcc.Interval(id="warnings-poll", interval=POLL_MS),
         html.Div(className="panel-head", children=[
             html.H3(t("warnings_title", lang)),
             html.Span("", id="warnings-badge", className="warnings-badge none", **{"data-new": "0"}),
         ]),
         html.Div(id="warnings-list", className="warnings-list"),
-        html.Div(id="warning-detail", className="warning-detail",
-                 children=html.Div(t("warning_pick", lang), className="muted")),
+        html.Div(t("warning_pick", lang), id="warning-pick", className="warning-pick muted"),
+        html.Div(id="warning-detail", className="warning-detail", style={"display": "none"}, children=[
+            html.Div(id="warning-head", className="warning-detail-head"),
+            html.Div(id="warning-explain", className="warning-explain-full"),
+            dcc.Graph(id="warning-chart", figure=empty(), config=GRAPH_CONFIG, className="warning-chart",
+                      style={"height": "118px", "width": "100%"}),
+            html.Div(id="warning-events", className="warning-events"),
+            html.Div(className="warning-ack", children=[
+                html.Div(id="warning-ack-state", className="warning-ack-state"),
+                html.Div(id="warning-ack-form", className="warning-ack-form", children=[
+                    dcc.Input(id="ack-who", type="text", value=who, placeholder=t("ack_who", lang), maxLength=80,
+                              className="ack-input ack-who"),
+                    dcc.Input(id="ack-note", type="text", value="", placeholder=t("ack_note", lang),
+                              maxLength=500, className="ack-input ack-note"),
+                    html.Button(t("ack_button", lang), id="ack-button", n_clicks=0, className="ack-button"),
+                ]),
+                html.Div("", id="ack-status", className="ack-status"),
+            ]),
+        ]),
     ])
-
-
-POLL_MS = 3000  # acknowledging writes no event, so the live token does not move: the panel asks itself
 
 
 def badge(warnings: list, lang: str) -> tuple[str, str, str]:
@@ -106,8 +125,9 @@ def series_figure(points: list, lang: str) -> dict:
     }
 
 
-def _events(rows: list[dict], tz, lang: str) -> html.Div:
-    return html.Div(className="warning-events", children=[
+def events(rows: list[dict], tz, lang: str) -> list:
+    """The events behind an opened warning, newest first."""
+    return [
         html.Div(t("warning_events", lang).format(n=count(len(rows))), className="warning-events-title"),
         html.Ul(className="warning-event-list", children=[
             html.Li(**{"data-event": str(r["id"])}, children=[
@@ -116,7 +136,12 @@ def _events(rows: list[dict], tz, lang: str) -> html.Div:
                 html.Span(r.get("address") or "", className="warning-event-place", title=r.get("address") or ""),
             ]) for r in rows[:EVENTS_SHOWN]
         ]),
-    ])
+    ]
+
+
+def head(w, tz, lang: str) -> list:
+    return [_tag(w.kind, lang), html.Span(w.unit_name, className="warning-unit", title=w.unit_name),
+            html.Span(t("warning_since", lang).format(t=event_time(w.first_seen, tz)), className="warning-time")]
 
 
 def ack_state(w, tz, lang: str) -> list:
@@ -125,33 +150,6 @@ def ack_state(w, tz, lang: str) -> list:
     if w.note:
         out.append(html.Span(w.note, className="warning-note", title=w.note))
     return out
-
-
-def detail(w, points: list, events: list[dict], tz, lang: str, who: str = "") -> list:
-    """An opened warning: why (the explain text), the mini chart, the events behind it, acknowledge."""
-    live = w.state in ("new", "acknowledged")
-    return [
-        html.Div(className="warning-detail-head", children=[
-            _tag(w.kind, lang),
-            html.Span(w.unit_name, className="warning-unit"),
-            html.Span(t("warning_since", lang).format(t=event_time(w.first_seen, tz)), className="warning-time"),
-        ]),
-        html.Div(w.explain(lang), id="warning-explain", className="warning-explain-full"),
-        dcc.Graph(id="warning-chart", figure=series_figure(points, lang), config=GRAPH_CONFIG,
-                  className="warning-chart", style={"height": "120px", "width": "100%"}),
-        _events(events, tz, lang),
-        html.Div(className="warning-ack", children=[
-            html.Div(ack_state(w, tz, lang), id="warning-ack-state", className="warning-ack-state"),
-            html.Div(className="warning-ack-form", hidden=not live, children=[
-                dcc.Input(id="ack-who", type="text", value=who, placeholder=t("ack_who", lang), maxLength=80,
-                          debounce=False, className="ack-input ack-who"),
-                dcc.Input(id="ack-note", type="text", value="", placeholder=t("ack_note", lang), maxLength=500,
-                          className="ack-input ack-note"),
-                html.Button(t("ack_button", lang), id="ack-button", n_clicks=0, className="ack-button"),
-            ]),
-            html.Div("", id="ack-status", className="ack-status"),
-        ]),
-    ]
 
 
 # -- the wall's list ------------------------------------------------------------------------
@@ -187,11 +185,20 @@ def spots(warnings: list, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def warned_units(warnings: list) -> dict[int, tuple[int, str, str]]:
-    """unit id -> (warning id, kind, state) for the outlines: a cluster outlines all its units;
-    where warnings share a unit, the newest (listed first) wins."""
-    out: dict[int, tuple[int, str, str]] = {}
+def warned_units(warnings: list) -> dict[int, dict]:
+    """unit id -> the outline's properties (warning, kind, state): a cluster outlines all its
+    units; where warnings share a unit, the newest (listed first) wins."""
+    out: dict[int, dict] = {}
     for w in warnings:
         for u in (w.detail or {}).get("units") or [w.unit_id]:
-            out.setdefault(int(u), (w.id, w.kind, w.state))
+            out.setdefault(int(u), {"warning": w.id, "kind": w.kind, "state": w.state})
     return out
+
+
+def map_layers(prefix: str) -> list:
+    """The warnings' layers for a map whose element ids start with `prefix`: outlines, then spots."""
+    import dash_leaflet as dl
+
+    empty_fc = {"type": "FeatureCollection", "features": []}
+    return [dl.GeoJSON(id=f"{prefix}-outlines", data=empty_fc, style={"variable": "cockpitMap.warningStyle"}),
+            dl.GeoJSON(id=f"{prefix}-spots", data=empty_fc, pointToLayer={"variable": "cockpitMap.warningSpot"})]
