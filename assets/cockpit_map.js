@@ -140,7 +140,7 @@ window.cockpitMap = (function () {
     /* Zoom to a recurrence spot. Drilling into its unit redraws the map and fits it to the unit
      * (fitOnce), so the spot waits until the unit is drawn and is applied after that fit. */
     var pending = {};
-    var SPOT_ZOOM = 17;
+    var SPOT_ZOOM = 16;  // a street corner with its neighbouring blocks
     function toSpot(map, latlng) {
         // after any zoom still animating (its end would otherwise put the fitted zoom back)
         if (map._animatingZoom) { map.once("zoomend", function () { toSpot(map, latlng); }); return; }

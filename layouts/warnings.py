@@ -109,6 +109,8 @@ def series_figure(points: list, lang: str) -> dict:
     if not points:
         return empty()
     x = [p[0].isoformat() for p in points]
+    hourly = len(points) > 1 and (points[1][0] - points[0][0]).total_seconds() < 86400
+    when = "%H:%M" if hourly else "%m-%d"  # plotly's own date ticks are English ("Nov 20")
     return {
         "data": [
             {"type": "bar", "x": x, "y": [p[1] for p in points], "name": t("warning_observed", lang),
@@ -119,7 +121,8 @@ def series_figure(points: list, lang: str) -> dict:
         "layout": _layout(
             showlegend=True, bargap=0.15, margin={"l": 30, "r": 6, "t": 4, "b": 22},
             legend={"orientation": "h", "x": 0, "y": 1.15, "font": {"size": 11, "color": "#9fb3c8"}},
-            xaxis={"type": "date", "tickfont": {"size": 10}, "gridcolor": "rgba(0,0,0,0)", "nticks": 6},
+            xaxis={"type": "date", "tickformat": when, "hoverformat": "%m-%d %H:%M", "tickfont": {"size": 10},
+                   "gridcolor": "rgba(0,0,0,0)", "nticks": 6},
             yaxis={"tickfont": {"size": 10}, "gridcolor": "#1a3350", "rangemode": "tozero"},
         ),
     }

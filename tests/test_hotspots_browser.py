@@ -158,7 +158,7 @@ def test_opening_a_recurrence_explains_it_drills_in_and_zooms_to_the_spot(dash_d
     bars = dash_duo.driver.execute_script(
         "const g = document.querySelector('#warning-chart .js-plotly-plot'); return g && g.data.map(s => s.y.length)")
     assert bars and all(n > 0 for n in bars)  # observed and baseline
-    dash_duo._wait_for(lambda d: d.execute_script("return window.cockpitHeat.map('map').getZoom()") == 17,
+    dash_duo._wait_for(lambda d: d.execute_script("return window.cockpitHeat.map('map').getZoom()") == 16,
                        timeout=10, msg="the map never zoomed to the spot")
     centre = dash_duo.driver.execute_script("const c = window.cockpitHeat.map('map').getCenter(); return [c.lng, c.lat]")
     assert abs(centre[0] - w["spot"][0]) < 1e-4 and abs(centre[1] - w["spot"][1]) < 1e-4
