@@ -434,6 +434,44 @@ def _cmd_rank(args) -> int:
     return 0
 
 
+def _cmd_hotspots(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.hotspots import store as hot
+    from cockpit.store.schema import WARNING_KINDS
+
+    ctx = for_admin()
+    at = None
+    if args.at is not None:
+        try:
+            at = datetime.fromisoformat(args.at.strip())
+        except ValueError:
+            raise CockpitError(f"--at {args.at!r} is not a timestamp (e.g. 2026-11-30T18:00 or 2026-11-30 18:00+08:00)")
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=ctx.timezone)  # the city's local time
+    if args.kind is not None and args.kind not in WARNING_KINDS:
+        raise CockpitError(f"--kind {args.kind!r} must be one of {', '.join(WARNING_KINDS)}")
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        if args.run:
+            result = hot.run(conn, ctx.timezone, at)
+            conn.commit()
+            found = hot.in_force(conn, result.at, args.unit, args.kind)
+        else:
+            found = hot.recompute(conn, at, args.unit, args.kind)
+    if args.json:
+        print(json.dumps([w.as_json() for w in found], ensure_ascii=False, indent=2))
+        return 0
+    from cockpit.config import settings
+
+    lang = settings().lang
+    if not found:
+        print("no warnings in force" if lang == "en" else "当前无预警")
+    for w in found:
+        print(f"{w.kind:<10} {w.unit_code:<22} {w.unit_name}  {w.explain(lang)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cockpit", description="City operations cockpit (数字驾驶舱) on PostGIS")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -512,6 +550,17 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="the rows as CSV")
     rk.set_defaults(func=_cmd_rank)
+
+    hot = sub.add_parser("hotspots", help="hotspot warnings in force: surges, recurrences, clusters",
+                         description="Recompute hotspot warnings as of a time (default now) and print them; "
+                                     "--run also stores them in the warnings table, as the server's schedule does. "
+                                     "Parameters: COCKPIT_HOTSPOT_* (README, Hotspot warnings).")
+    hot.add_argument("--at", help="as of this time (ISO, local time of the city unless an offset is given)")
+    hot.add_argument("--unit", help="only warnings in this unit's subtree (unit code)")
+    hot.add_argument("--kind", help="only surge, recurrence or cluster")
+    hot.add_argument("--json", action="store_true", help="machine-readable output")
+    hot.add_argument("--run", action="store_true", help="store the result (new, kept, expired warnings)")
+    hot.set_defaults(func=_cmd_hotspots)
 
     imp = sub.add_parser("import-units", help="load a city's own unit boundaries (GeoJSON, GeoPackage, Shapefile)",
                          description="Load unit boundaries: one file per level (--level district FILE) or files "

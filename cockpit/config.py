@@ -28,7 +28,7 @@ COCKPIT_HOTSPOT_WEEKS        weeks of baseline before a window, same hours of th
 COCKPIT_HOTSPOT_Q            false discovery rate of surges and clusters, Benjamini-Hochberg (default 0.01)
 COCKPIT_HOTSPOT_MIN_COUNT    fewest events in a window for any warning (default 5)
 COCKPIT_HOTSPOT_MIN_EXCESS   fewest events above expected for a surge (default 4)
-COCKPIT_HOTSPOT_RADIUS_M     recurrence: same place = within this many metres (default 50)
+COCKPIT_HOTSPOT_RADIUS_M     recurrence: same place = within this many metres (default 30)
 COCKPIT_HOTSPOT_REPEATS      recurrence: this many events or more of one category ... (default 4)
 COCKPIT_HOTSPOT_DAYS         ... within this many days (default 14)
 COCKPIT_HOTSPOT_CLUSTER_DAYS cluster: Gi* over leaf units' counts of this many days (default 7)
@@ -72,7 +72,7 @@ class HotspotSettings:
     q: float = 0.01
     min_count: int = 5
     min_excess: int = 4
-    radius_m: int = 50
+    radius_m: int = 30
     repeats: int = 4
     days: int = 14
     cluster_days: int = 7
@@ -103,7 +103,7 @@ def hotspot_settings() -> HotspotSettings:
         q=q,
         min_count=_whole("COCKPIT_HOTSPOT_MIN_COUNT", 5, "a whole number of events, at least 1", 1),
         min_excess=_whole("COCKPIT_HOTSPOT_MIN_EXCESS", 4, "a whole number of events, at least 1", 1),
-        radius_m=_whole("COCKPIT_HOTSPOT_RADIUS_M", 50, "a whole number of metres, at least 1", 1),
+        radius_m=_whole("COCKPIT_HOTSPOT_RADIUS_M", 30, "a whole number of metres, at least 1", 1),
         repeats=_whole("COCKPIT_HOTSPOT_REPEATS", 4, "a whole number of events, at least 2", 2),
         days=_whole("COCKPIT_HOTSPOT_DAYS", 14, "a whole number of days, at least 1", 1),
         cluster_days=_whole("COCKPIT_HOTSPOT_CLUSTER_DAYS", 7, "a whole number of days, at least 1", 1),

@@ -39,6 +39,9 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
             from cockpit.callbacks.app import create_app
 
             app = create_app(context.for_web(s))
+            from cockpit.hotspots import schedule
+
+            schedule.start(s)  # hotspot detection, one run per interval for all workers
             # Dash learns which script files it may serve while rendering the index page; a
             # worker asked for a script before it ever rendered one answers 500 ("not a
             # registered library"). Render it once here, in every worker (no database needed).

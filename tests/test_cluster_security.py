@@ -121,11 +121,16 @@ def test_the_writer_stores_events_and_nothing_more(cluster):
                          "VALUES (%s, 'reported', 'closed', now())", (made[0],))
             conn.execute("INSERT INTO categories (code, name) VALUES ('w', 'w')")
             conn.execute("CREATE TEMP TABLE stage (x int)")  # the importer stages its rows so
+            conn.execute("UPDATE warnings SET state = 'acknowledged'")  # a duty officer's acknowledgement
         for sql in ("UPDATE units SET name = 'x'", "INSERT INTO units (code, name, level) VALUES ('x', 'x', 'grid')",
                     "CREATE TABLE public.intruder (x int)", "SELECT * FROM api_tokens",
                     "UPDATE api_tokens SET revoked_at = NULL", "DELETE FROM events", "TRUNCATE events",
                     "ALTER TABLE events ADD COLUMN x int", "DROP TABLE kpi_rollup", "CREATE ROLE intruder",
-                    "COPY (SELECT 1) TO PROGRAM 'true'"):
+                    "COPY (SELECT 1) TO PROGRAM 'true'", "DELETE FROM warnings",
+                    "INSERT INTO warnings (kind, unit_id, \"window\", window_start, window_end, observed, key, "
+                    "first_seen, last_seen) SELECT 'surge', id, '24h', now(), now(), 1, 'k', now(), now() FROM units",
+                    "INSERT INTO planted_anomalies (kind, unit_id, start, \"end\", size) "
+                    "SELECT 'surge', id, now(), now(), 1 FROM units"):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(sql)
 

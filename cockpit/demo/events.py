@@ -27,6 +27,7 @@ from cockpit.store.schema import HANDLING_LEVELS, SOURCES, STATUSES
 HOUR = 3_600_000_000  # microseconds
 DAY = 24 * HOUR
 NEVER = np.iinfo(np.int64).max // 2
+SURGE_DAYS = 14  # the emerging surges ramp up over the last this many days
 
 SOURCE_SHARE = {"hotline_12345": 0.38, "grid_app": 0.32, "iot": 0.12, "video_ai": 0.10,
                  "citizen_app": 0.06, "mailbox": 0.02}
@@ -216,7 +217,7 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     x, y = sample_in(ref.grid_polys, grid, rng)
 
     days_total = len(plan.day_count)
-    ramp = np.clip((day - (days_total - 14)) / 14, 0, 1)
+    ramp = np.clip((day - (days_total - SURGE_DAYS)) / SURGE_DAYS, 0, 1)
     surge = rng.random(n) < 0.012 * ramp
     k = rng.integers(0, len(plan.emerging), int(surge.sum()))
     grid[surge] = plan.emerging[k]
@@ -227,6 +228,7 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     s = rng.integers(0, len(plan.spot_grid), int(spot.sum()))
     grid[spot], cat[spot] = plan.spot_grid[s], plan.spot_cat[s]
     x[spot], y[spot] = plan.spot_x[s], plan.spot_y[s]  # the very same place, again
+    planted = (np.bincount(k, minlength=len(plan.emerging)), np.bincount(s, minlength=len(plan.spot_grid)))
 
     # life cycle: stage times in microseconds; NEVER = not (yet) happened
     street = ref.grid_street[grid]
@@ -373,7 +375,10 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
     prev_at = [reported, t_disp, t_hand, t_esc, np.where(escalated, t_hand2, t_hand), t_fu]  # each step's start
     stints = [(happened, frm, (step_at - prev)[happened])
               for (happened, frm, _to, step_at, *_), prev in zip(steps, prev_at)]
-    return event_cols, transition_cols, rollup_parts(ref, grid, day, cat, source, flags, stints)
+    parts = rollup_parts(ref, grid, day, cat, source, flags, stints)
+    # How many events each planted surge and recurring spot got (the known truth, planted_truth).
+    parts["planted"] = planted
+    return event_cols, transition_cols, parts
 
 
 class Coded:
@@ -422,6 +427,29 @@ def sum_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
         rest = rest >> bits
     sums = np.stack([np.bincount(inverse, weights=v, minlength=len(uniq)) for v in values])
     return out, sums.round().astype(np.int64)
+
+
+def planted_truth(ref: Reference, plan: Plan, parts: list[dict]) -> list[dict]:
+    """The anomalies this plan planted, as rows of planted_anomalies: each emerging surge (its
+    grid, category, the days it ramps up, how many events it added) and each recurring spot
+    (grid, category, exact point, how many events came back there)."""
+    surge_n = sum(p["planted"][0] for p in parts) if parts else np.zeros(len(plan.emerging), dtype=int)
+    spot_n = sum(p["planted"][1] for p in parts) if parts else np.zeros(len(plan.spot_grid), dtype=int)
+    days = len(plan.day_count)
+    # The ramp is 0 on day (days - SURGE_DAYS): the first surge events fall on the day after.
+    surge_start = plan.day_start_us[max(0, days - SURGE_DAYS + 1)]
+    rows = []
+    for j, g in enumerate(plan.emerging):
+        if surge_n[j]:
+            rows.append({"kind": "surge", "unit_id": int(ref.grid_ids[g]),
+                         "category_id": int(ref.category_ids[plan.emerging_cat[j]]), "start_us": int(surge_start),
+                         "end_us": plan.now_us, "size": int(surge_n[j]), "lon": None, "lat": None})
+    for j, g in enumerate(plan.spot_grid):
+        if spot_n[j]:
+            rows.append({"kind": "recurrence", "unit_id": int(ref.grid_ids[g]),
+                         "category_id": int(ref.category_ids[plan.spot_cat[j]]), "start_us": int(plan.day_start_us[0]), "end_us": plan.now_us, "size": int(spot_n[j]),
+                         "lon": float(plan.spot_x[j]), "lat": float(plan.spot_y[j])})
+    return rows
 
 
 NOTES = ("回访结案", "上报街道协调处置", "上报区级联动处置")

@@ -22,7 +22,7 @@ from cockpit.errors import CockpitError
 from cockpit.store.database import BULK_LOAD_KEY
 from cockpit.store.database import check, connect
 
-STORE_TABLES = ("kpi_rollup, stage_rollup, rollup_units, event_transitions, events, unit_closure, units, "
+STORE_TABLES = ("planted_anomalies, warnings, kpi_rollup, stage_rollup, rollup_units, event_transitions, events, unit_closure, units, "
                 "categories, departments")
 CHUNK_EVENTS = 1_000_000
 
@@ -161,6 +161,14 @@ def _copy_rollups(cur, parts: list[dict], above: dict[int, list[int]], plan: de.
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (tz.key,))
 
 
+def _record_truth(cur, rows: list[dict]) -> None:
+    """planted_anomalies: what hotspot detection should find (bench/hotspots.py checks it)."""
+    cur.executemany(
+        'INSERT INTO planted_anomalies (kind, unit_id, category_id, start, "end", size, lon, lat) '
+        "VALUES (%(kind)s, %(unit_id)s, %(category_id)s, to_timestamp(%(start_us)s / 1e6), "
+        "to_timestamp(%(end_us)s / 1e6), %(size)s, %(lon)s, %(lat)s)", rows)
+
+
 def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 511_000, days: int = 365,
               districts: int | None = None, now: datetime | None = None, replace: bool = False,
               progress: Callable[[str], None] = print) -> dict:
@@ -207,6 +215,7 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
                 progress(f"events {n_events:,}/{events:,} ({n_events / max(events, 1):.0%}), "
                          f"transitions {n_transitions:,}, {time.monotonic() - started:.0f} s")
             _copy_rollups(cur, parts, above, plan, tz)
+        _record_truth(cur, de.planted_truth(ref, plan, parts))
         for table, last_id in (("events", n_events), ("event_transitions", n_transitions)):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(last_id, 1)})")
         # Until the keys are back the store must not be used: store.check() refuses it.

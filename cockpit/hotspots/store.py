@@ -139,7 +139,7 @@ def _surges(conn, hs: HotspotSettings, at: datetime, units: dict) -> list[Warnin
                 WHERE reported_at < :at AND reported_at >= :at - make_interval(weeks => :weeks, hours => :hours)
                   AND grid_id IS NOT NULL) e,
                 LATERAL (SELECT floor(e.age / 604800)::int AS k) kk
-            WHERE e.age - kk.k * 604800 < :hours * 3600 GROUP BY 1, 2"""),
+            WHERE e.age - kk.k * 604800 < :hours * 3600 AND kk.k <= :weeks GROUP BY 1, 2"""),
             {"at": at, "weeks": hs.weeks, "hours": hours}).all()
         by_unit = np.zeros((max_id, hs.weeks + 1))
         if rows:
@@ -264,6 +264,21 @@ def detect_all(conn, at: datetime | None = None, hs: HotspotSettings | None = No
     found = _surges(conn, hs, at, units) + _recurrences(conn, hs, at) + _clusters(conn, hs, at)
     _name(conn, found, units)
     return found
+
+
+def recompute(conn, at: datetime | None = None, unit_code: str | None = None,
+              kind: str | None = None) -> list[Warning]:
+    """detect_all narrowed to a unit's subtree and a kind, by kind and unit code (a past day can
+    be replayed without touching the stored warnings)."""
+    root = unit_id_of(conn, unit_code) if unit_code is not None else None
+    found = detect_all(conn, at)
+    if root is not None:
+        inside = set(conn.execute(sa.text("SELECT descendant_id FROM unit_closure WHERE ancestor_id = :u"),
+                                  {"u": root}).scalars())
+        found = [w for w in found if w.unit_id in inside]
+    if kind is not None:
+        found = [w for w in found if w.kind == kind]
+    return sorted(found, key=lambda w: (w.kind, w.unit_code))
 
 
 def _name(conn, found: list[Warning], units: dict) -> None:
