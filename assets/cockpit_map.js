@@ -121,12 +121,15 @@ window.cockpitMap = (function () {
     }
 
     /* Hotspot warnings (layouts/warnings.py): outlines of warned units by kind (not clickable, so a
-     * click still reaches the unit below) and circle markers on recurrence spots. */
+     * click still reaches the unit below) and circle markers on recurrence spots, both in Leaflet's
+     * shadow pane (z 500): above the heat (cockpit_heat.js, z 450), which would otherwise veil them. */
+    var WARNING_PANE = "shadowPane";
     var KIND_COLOURS = {surge: "#ff6b6b", recurrence: "#f2c14e", cluster: "#c084fc"};
 
     function warningStyle(feature) {
         var p = feature.properties, acked = p.state === "acknowledged";
         return {className: "warning-outline kind-" + p.kind + " warning-" + p.warning, interactive: false,
+                pane: WARNING_PANE,
                 color: KIND_COLOURS[p.kind] || "#ff6b6b", weight: acked ? 2 : 3, opacity: acked ? 0.6 : 1,
                 dashArray: acked ? "6 5" : null, fill: false};
     }
@@ -134,6 +137,7 @@ window.cockpitMap = (function () {
     function warningSpot(feature, latlng) {
         var p = feature.properties, colour = KIND_COLOURS[p.kind] || "#f2c14e";
         return L.circleMarker(latlng, {radius: 9, color: colour, weight: 3, fillColor: colour, fillOpacity: 0.35,
+                                       pane: WARNING_PANE,
                                        className: "warning-spot warning-" + p.warning});
     }
 

@@ -17,7 +17,7 @@ KINDS = ("surge", "recurrence", "cluster")
 # One colour per kind, the same on the list's tags, the map's outlines and the spots (cockpit_map.js).
 KIND_COLOURS = {"surge": "#ff6b6b", "recurrence": "#f2c14e", "cluster": "#c084fc"}
 PANEL_LIMIT = 50  # warnings listed on "/": the newest; a city in trouble has more than a panel can read
-WALL_LIMIT = 8  # what the wall's panel shows at 1920x1080 without scrolling
+WALL_LIMIT = 3  # rows the wall's panel holds (the same at 1920x1080 and 4K: the wall scales in rem)
 EVENTS_SHOWN = 12  # the events behind an opened warning
 # Acknowledging (or a detection run) writes no event, so the live token does not move: the
 # warnings ask the store themselves this often (a cheap query; nothing is sent when unchanged).
@@ -170,6 +170,9 @@ def wall_list(warnings: list, tz, lang: str) -> list:
             html.Span(explain, className="list-place", title=explain),
             html.Span([_tag(w.kind, lang), _state(w, tz, lang)], className="list-figure"),
         ]))
+    if len(warnings) > WALL_LIMIT:
+        out.append(html.Div(t("warnings_more", lang).format(n=count(len(warnings) - WALL_LIMIT)),
+                            id="wall-warnings-more", className="warnings-more muted"))
     return out
 
 

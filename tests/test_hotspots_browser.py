@@ -223,6 +223,14 @@ def test_acknowledging_writes_the_store_and_another_screen_follows(dash_duo, war
 def test_screenshots_of_the_wall_with_warnings_fit_1920_and_3840(dash_duo, warned):
     url, w = warned
     ARTIFACTS.mkdir(exist_ok=True)
+    # the newest three are listed, the rest counted
+    with store.engine(url).begin() as conn:
+        older = conn.execute(sa.text("""
+            INSERT INTO warnings (kind, unit_id, "window", window_start, window_end, observed, key, first_seen, last_seen)
+            SELECT 'surge', unit_id, '7d', window_start, window_end, 40 + n, key || '-old' || n,
+                   first_seen - make_interval(hours => n), last_seen
+            FROM warnings, generate_series(1, 4) n WHERE id = :i RETURNING id"""), {"i": w["surge"]}).all()
+    assert len(older) == 4
     for lang in ("zh", "en"):
         start(dash_duo, f"/wall?rotate=0&kiosk=1&lang={lang}") if lang == "zh" else \
             dash_duo.wait_for_page(f"{dash_duo.server_url}/wall?rotate=0&kiosk=1&lang={lang}")
@@ -236,8 +244,10 @@ def test_screenshots_of_the_wall_with_warnings_fit_1920_and_3840(dash_duo, warne
                 const rows = [...p.querySelectorAll('[data-warning]')];
                 return {sw: d.scrollWidth, sh: d.scrollHeight,
                         bottom: Math.max(...rows.map(r => r.getBoundingClientRect().bottom)),
+                        more: document.querySelector('#wall-warnings-more').getBoundingClientRect().bottom,
                         panel: p.getBoundingClientRect().bottom};""")
             assert fit["sw"] <= width and fit["sh"] <= height, fit
-            assert fit["bottom"] <= fit["panel"], fit  # every listed warning inside its panel
+            assert fit["bottom"] <= fit["panel"] and fit["more"] <= fit["panel"], fit  # all inside its panel
+            assert dash_duo.find_element("#wall-warnings-more").text == t("warnings_more", lang).format(n=4)
             if width == 1920:
                 dash_duo.driver.save_screenshot(str(ARTIFACTS / f"wall-warnings-{lang}-1920x1080.png"))

@@ -255,6 +255,7 @@ LABELS: dict[str, dict[str, str]] = {
     "warnings_title": {"zh": "风险预警", "en": "Hotspot warnings"},
     "warnings_new": {"zh": "{n} 条新预警", "en": "{n} new"},
     "warnings_none": {"zh": "当前无预警", "en": "No warnings in force"},
+    "warnings_more": {"zh": "另有 {n} 条预警，见驾驶舱", "en": "{n} more in the cockpit"},
     "warning_kind_surge": {"zh": "突增", "en": "Surge"},
     "warning_kind_recurrence": {"zh": "重复发生", "en": "Recurrence"},
     "warning_kind_cluster": {"zh": "聚集", "en": "Cluster"},
