@@ -119,7 +119,7 @@ def register(app: Dash) -> None:
             with ctx.connect() as conn:
                 w = hotspots.get(conn, int(trigger["index"]))
                 points = hotspots.series(conn, w.id)
-                behind = hotspots.events_of(conn, w.id)
+                behind = hotspots.events_of(conn, w.id, layout.EVENTS_LIMIT)
         except Exception as exc:  # noqa: BLE001 — one line under the list, the detail logged
             return {**unchanged(OPEN), "ack_status": errors.message(exc, lang, "warning")}
         d = w.detail or {}
@@ -129,7 +129,7 @@ def register(app: Dash) -> None:
                      "lon": d.get("lon") if spot else None, "lat": d.get("lat") if spot else None},
             "pick": HIDDEN, "detail": SHOWN,
             "head": layout.head(w, tz, lang), "explain": w.explain(lang),
-            "chart": layout.series_figure(points, lang), "events": layout.events(behind, tz, lang),
+            "chart": layout.series_figure(points, tz, lang), "events": layout.events(behind, tz, lang),
             "ack_state": layout.ack_state(w, tz, lang),
             "ack_form": SHOWN if w.state in hotspots.LIVE else HIDDEN, "ack_status": "",
         }

@@ -18,7 +18,7 @@ KINDS = ("surge", "recurrence", "cluster")
 KIND_COLOURS = {"surge": "#ff6b6b", "recurrence": "#f2c14e", "cluster": "#c084fc"}
 PANEL_LIMIT = 50  # warnings listed on "/": the newest; a city in trouble has more than a panel can read
 WALL_LIMIT = 3  # rows the wall's panel holds (the same at 1920x1080 and 4K: the wall scales in rem)
-EVENTS_SHOWN = 12  # the events behind an opened warning
+EVENTS_LIMIT = 50  # the events behind an opened warning: the newest, in a scrolling list
 # Acknowledging (or a detection run) writes no event, so the live token does not move: the
 # warnings ask the store themselves this often (a cheap query; nothing is sent when unchanged).
 POLL_MS = 3000
@@ -104,11 +104,12 @@ def items(warnings: list, opened: int | None, tz, lang: str) -> list:
     return out
 
 
-def series_figure(points: list, lang: str) -> dict:
-    """The unit's recent counts (bars) against its baseline (line): store.series rows."""
+def series_figure(points: list, tz, lang: str) -> dict:
+    """The unit's recent counts (bars) against its baseline (line): store.series rows, on the
+    city's clock (plotly draws a date string as it reads, so it gets local times without a zone)."""
     if not points:
         return empty()
-    x = [p[0].isoformat() for p in points]
+    x = [p[0].astimezone(tz).strftime("%Y-%m-%d %H:%M") for p in points]
     hourly = len(points) > 1 and (points[1][0] - points[0][0]).total_seconds() < 86400
     when = "%H:%M" if hourly else "%m-%d"  # plotly's own date ticks are English ("Nov 20")
     return {
@@ -129,15 +130,16 @@ def series_figure(points: list, lang: str) -> dict:
 
 
 def events(rows: list[dict], tz, lang: str) -> list:
-    """The events behind an opened warning, newest first."""
+    """The events behind an opened warning, newest first (at most EVENTS_LIMIT: then "the latest n")."""
+    title = t("warning_events_latest" if len(rows) >= EVENTS_LIMIT else "warning_events", lang)
     return [
-        html.Div(t("warning_events", lang).format(n=count(len(rows))), className="warning-events-title"),
+        html.Div(title.format(n=count(len(rows))), className="warning-events-title"),
         html.Ul(className="warning-event-list", children=[
             html.Li(**{"data-event": str(r["id"])}, children=[
-                html.Span(event_time(r["reported_at"], tz), className="tick-time"),
+                html.Span(event_time(r["reported_at"], tz), className="warning-event-time"),
                 html.Span(r["category"], className="warning-event-cat", title=r["category"]),
                 html.Span(r.get("address") or "", className="warning-event-place", title=r.get("address") or ""),
-            ]) for r in rows[:EVENTS_SHOWN]
+            ]) for r in rows
         ]),
     ]
 
