@@ -314,3 +314,20 @@ def test_the_schedule_runs_once_per_interval_whatever_the_workers(city):
     assert len(_rows(city)) == 1
     assert schedule.run_if_due(eng, s, AT + timedelta(seconds=HS.interval))
     assert [r["last_seen"] for r in _rows(city)] == [AT + timedelta(seconds=HS.interval)]
+
+
+def test_a_coincidence_in_a_busy_grid_is_no_recurrence():
+    # Four events of one category within a few metres: a recurrence in a grid that has only
+    # them, a coincidence in a 1 km square grid with 3,000 such events in the same days.
+    rng = np.random.default_rng(2)
+    spot_lon, spot_lat = 114.0 + rng.uniform(0, 0.0001, 4), 22.5 + rng.uniform(0, 0.0001, 4)
+    alone = detect.recurrence(np.zeros(4), spot_lon, spot_lat, radius_m=30, repeats=4, grid=np.zeros(4),
+                              area_m2=np.full(4, 1e6), q=0.01)
+    assert len(alone) == 1 and alone[0].p < 1e-6
+    busy_lon = np.concatenate([spot_lon, 114.0 + rng.uniform(0, 0.0097, 3000)])
+    busy_lat = np.concatenate([spot_lat, 22.5 + rng.uniform(0, 0.009, 3000)])
+    spots = detect.recurrence(np.zeros(3004), busy_lon, busy_lat, radius_m=30, repeats=4, grid=np.zeros(3004),
+                              area_m2=np.full(3004, 1e6), q=0.01)
+    assert spots == []
+    # without the grid's areas, every group of 4 is kept (the chance test is what removed them)
+    assert detect.recurrence(np.zeros(3004), busy_lon, busy_lat, radius_m=30, repeats=4)

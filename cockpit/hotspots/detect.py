@@ -12,7 +12,12 @@ surge       a unit's count in a recent window against its own seasonal baseline:
 recurrence  the same category within radius_m metres, `repeats` times or more in `days` days:
             per category a KD-tree over the events' positions in metres; the event with the most
             same-category neighbours within the radius makes a spot with those neighbours, they
-            are taken out, and so on while a spot has enough events.
+            are taken out, and so on while a spot has enough events. In a busy grid a few events
+            of a common category fall close together by chance, so a spot must also be unlikely
+            by chance: its count against a Poisson with the mean that category would put in a
+            disc of that radius if spread evenly over the grid, times the number of such discs
+            the grid holds (the spot could have been anywhere in it: the usual first-order bound
+            of a scan statistic), Benjamini-Hochberg at q across the spots.
 cluster     Getis-Ord Gi* over leaf units (binary weights: a unit and the units it touches),
             z-scores turned into one-sided p-values, Benjamini-Hochberg at q; touching units
             found together make one cluster, named after its highest z.
@@ -25,7 +30,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-from scipy.stats import nbinom, norm
+from scipy.stats import nbinom, norm, poisson
 
 EARTH_M_PER_DEG = 111_320.0
 
@@ -75,6 +80,9 @@ class Spot:
     category: int
     members: np.ndarray  # indices into the arrays given
     centre: int  # index of the event with most neighbours
+    expected: float = 0.0  # events of the category in such a disc by chance
+    p: float = 0.0
+    q: float = 0.0
 
 
 def to_metres(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -83,10 +91,11 @@ def to_metres(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.column_stack([np.asarray(lon) * EARTH_M_PER_DEG * np.cos(lat0), np.asarray(lat) * EARTH_M_PER_DEG])
 
 
-def recurrence(category: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, radius_m: float,
-               repeats: int) -> list[Spot]:
+def recurrence(category: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, radius_m: float, repeats: int,
+               grid: np.ndarray | None = None, area_m2: np.ndarray | None = None, q: float = 1.0) -> list[Spot]:
     """Spots where one category came back `repeats`+ times within radius_m (events given: the
-    last `days` days, exact locations only)."""
+    last `days` days, exact locations only). grid and area_m2 (per event: its leaf unit and that
+    unit's area) give each spot its chance expectation; without them every spot is kept."""
     category = np.asarray(category)
     xy = to_metres(lon, lat)
     spots: list[Spot] = []
@@ -108,7 +117,21 @@ def recurrence(category: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, radius
                 continue
             free[members] = False
             spots.append(Spot(int(cat), np.sort(idx[members]), int(idx[i])))
-    return spots
+    if grid is None or area_m2 is None or not spots:
+        return spots
+    grid = np.asarray(grid)
+    disc = np.pi * radius_m ** 2
+    pairs, n = np.unique(np.column_stack([category, grid]), axis=0, return_counts=True)
+    per_cell = {(int(a), int(b)): int(k) for (a, b), k in zip(pairs, n)}  # events per (category, grid)
+    for spot in spots:
+        c = spot.centre
+        same = per_cell[(int(category[c]), int(grid[c]))]
+        discs = max(float(area_m2[c]), disc) / disc
+        spot.expected = float(same / discs)
+        spot.p = float(min(1.0, discs * poisson.sf(len(spot.members) - 1, spot.expected)))
+    for spot, qv in zip(spots, bh(np.array([s.p for s in spots]))):
+        spot.q = float(qv)
+    return [s for s in spots if s.q <= q]
 
 
 @dataclass
