@@ -77,7 +77,7 @@ def plant_warnings(url: str) -> dict:
         cluster = add("cluster", a[1].id, 60, window="7d", observed=140, expected=None, stat=3.9, p=0.0001,
                       q=0.002, detail={"units": [a[1].id, a[2].id], "z": [3.9, 3.1]})
         recurrence = add("recurrence", b.id, 30, cat=spot.category_id, window="14d", observed=len(behind),
-                         expected=None, stat=len(behind), p=None, q=None,
+                         expected=0.02, stat=len(behind), p=0.00004, q=0.001,
                          detail={"lon": spot.lon, "lat": spot.lat, "radius_m": 50, "event_ids": behind})
         # an expired one: never listed
         expired = add("surge", a[0].id, 10, window="3h")
