@@ -86,21 +86,23 @@ def register(app: Dash) -> None:
             raise PreventUpdate
         lang = _lang(lang)
         tz = context().timezone
+        open_id = (opened or {}).get("id")
         try:
             found, shapes = _read(view.get("unit"), layout.PANEL_LIMIT)
+            new_sig = _sig(found, view.get("unit"), open_id, lang)
+            if new_sig == sig:
+                raise PreventUpdate
+            text, cls, n_new = layout.badge(found, lang)
+            shown = next((w for w in found if w.id == open_id), None)
+            return {"list": layout.items(found, open_id, tz, lang), "badge": text, "badge_class": cls,
+                    "badge_new": n_new, "outlines": shapes, "spots": layout.spots(found, lang),
+                    "ack_state": layout.ack_state(shown, tz, lang) if shown else no_update,
+                    "ack_form": (SHOWN if shown else HIDDEN) if open_id else no_update, "sig": new_sig}
+        except PreventUpdate:
+            raise
         except Exception as exc:  # noqa: BLE001 — keep the last picture, as the live path does
             log_failure(exc)
             return unchanged(PANEL)
-        open_id = (opened or {}).get("id")
-        new_sig = _sig(found, view.get("unit"), open_id, lang)
-        if new_sig == sig:
-            raise PreventUpdate
-        text, cls, n_new = layout.badge(found, lang)
-        shown = next((w for w in found if w.id == open_id), None)
-        return {"list": layout.items(found, open_id, tz, lang), "badge": text, "badge_class": cls,
-                "badge_new": n_new, "outlines": shapes, "spots": layout.spots(found, lang),
-                "ack_state": layout.ack_state(shown, tz, lang) if shown else no_update,
-                "ack_form": (SHOWN if shown else HIDDEN) if open_id else no_update, "sig": new_sig}
 
     @app.callback(output=OPEN, inputs={"clicks": Input(layout.item_id(ALL), "n_clicks")},
                   state={"lang": State("lang", "data")}, prevent_initial_call=True)
@@ -176,11 +178,13 @@ def register_wall(app: Dash) -> None:
         lang = _lang(lang)
         try:
             found, shapes = _read(None, layout.PANEL_LIMIT)
-        except Exception as exc:  # noqa: BLE001
+            new_sig = _sig(found, lang)
+            if new_sig == sig:
+                raise PreventUpdate
+            return {"list": layout.wall_list(found, context().timezone, lang), "outlines": shapes,
+                    "spots": layout.spots(found, lang), "sig": new_sig}
+        except PreventUpdate:
+            raise
+        except Exception as exc:  # noqa: BLE001 — keep the last picture
             log_failure(exc)
             return unchanged(WALL)
-        new_sig = _sig(found, lang)
-        if new_sig == sig:
-            raise PreventUpdate
-        return {"list": layout.wall_list(found, context().timezone, lang), "outlines": shapes,
-                "spots": layout.spots(found, lang), "sig": new_sig}
