@@ -447,7 +447,8 @@ def planted_truth(ref: Reference, plan: Plan, parts: list[dict]) -> list[dict]:
     for j, g in enumerate(plan.spot_grid):
         if spot_n[j]:
             rows.append({"kind": "recurrence", "unit_id": int(ref.grid_ids[g]),
-                         "category_id": int(ref.category_ids[plan.spot_cat[j]]), "start_us": int(plan.day_start_us[0]), "end_us": plan.now_us, "size": int(spot_n[j]),
+                         "category_id": int(ref.category_ids[plan.spot_cat[j]]),
+                         "start_us": int(plan.day_start_us[0]), "end_us": plan.now_us, "size": int(spot_n[j]),
                          "lon": float(plan.spot_x[j]), "lat": float(plan.spot_y[j])})
     return rows
 

@@ -22,8 +22,8 @@ from cockpit.errors import CockpitError
 from cockpit.store.database import BULK_LOAD_KEY
 from cockpit.store.database import check, connect
 
-STORE_TABLES = ("planted_anomalies, warnings, kpi_rollup, stage_rollup, rollup_units, event_transitions, events, unit_closure, units, "
-                "categories, departments")
+STORE_TABLES = ("planted_anomalies, warnings, kpi_rollup, stage_rollup, rollup_units, event_transitions, events, "
+                "unit_closure, units, categories, departments")
 CHUNK_EVENTS = 1_000_000
 
 
