@@ -259,7 +259,7 @@ def test_weekly_english_report(demo_url, tmp_path):
     with pdfplumber.open(path) as pdf:
         text = "\n".join(p.extract_text() for p in pdf.pages)
     assert "Weekly report" in text and f"Week {int(week[-2:])} of" in text
-    assert "Hotspot warnings — available once hotspot detection lands" in text
+    assert "Warnings in force at some time in the period" in text  # the hotspot section (tests/test_report_hotspots.py)
     assert "District ranking" in text
     xlsx = tmp_path / "weekly.xlsx"
     r = run_cli("report", "--period", week, "--out", str(xlsx), "--lang", "en", url=demo_url)
