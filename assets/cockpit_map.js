@@ -105,10 +105,13 @@ window.cockpitMap = (function () {
             group._cockpitFitKey = key;
             map.invalidateSize({pan: false});  // the panel may have been resized since the map was made
             map.fitBounds(bounds, {paddingTopLeft: [24, 60], paddingBottomRight: [24, 24], animate: false});
+            group._cockpitSpot = spotAfterFit(map, codes);
             if (!group._cockpitRefit) {  // a screen resized later (a wall at another size): fit again
                 group._cockpitRefit = function () {
                     var b = group.getBounds();
-                    if (b.isValid()) {
+                    if (group._cockpitSpot) {  // zoomed to a warning's spot: stay on it
+                        toSpot(map, group._cockpitSpot);
+                    } else if (b.isValid()) {
                         map.fitBounds(b, {paddingTopLeft: [24, 60], paddingBottomRight: [24, 24], animate: false});
                     }
                 };
@@ -117,6 +120,53 @@ window.cockpitMap = (function () {
         }, 0);
     }
 
+    /* Hotspot warnings (layouts/warnings.py): outlines of warned units by kind (not clickable, so a
+     * click still reaches the unit below) and circle markers on recurrence spots, both in Leaflet's
+     * shadow pane (z 500): above the heat (cockpit_heat.js, z 450), which would otherwise veil them. */
+    var WARNING_PANE = "shadowPane";
+    var KIND_COLOURS = {surge: "#ff6b6b", recurrence: "#f2c14e", cluster: "#c084fc"};
+
+    function warningStyle(feature) {
+        var p = feature.properties, acked = p.state === "acknowledged";
+        return {className: "warning-outline kind-" + p.kind + " warning-" + p.warning, interactive: false,
+                pane: WARNING_PANE,
+                color: KIND_COLOURS[p.kind] || "#ff6b6b", weight: acked ? 2 : 3, opacity: acked ? 0.6 : 1,
+                dashArray: acked ? "6 5" : null, fill: false};
+    }
+
+    function warningSpot(feature, latlng) {
+        var p = feature.properties, colour = KIND_COLOURS[p.kind] || "#f2c14e";
+        return L.circleMarker(latlng, {radius: 9, color: colour, weight: 3, fillColor: colour, fillOpacity: 0.35,
+                                       pane: WARNING_PANE,
+                                       className: "warning-spot warning-" + p.warning});
+    }
+
+    /* Zoom to a recurrence spot. Drilling into its unit redraws the map and fits it to the unit
+     * (fitOnce), so the spot waits until the unit is drawn and is applied after that fit. */
+    var pending = {};
+    var SPOT_ZOOM = 16;  // a street corner with its neighbouring blocks
+    function toSpot(map, latlng) {
+        // after any zoom still animating (its end would otherwise put the fitted zoom back)
+        if (map._animatingZoom) { map.once("zoomend", function () { toSpot(map, latlng); }); return; }
+        map.setView(latlng, SPOT_ZOOM, {animate: false});
+    }
+    /* `drawn`: the unit is already on the map (no drill, no fit to wait for). */
+    function focusSpot(mapId, code, lat, lon, drawn) {
+        var map = window.cockpitHeat && window.cockpitHeat.map(mapId);
+        if (drawn) {
+            if (map) { toSpot(map, [lat, lon]); }
+            return;
+        }
+        pending[mapId] = {code: code, lat: lat, lon: lon};
+    }
+    function spotAfterFit(map, codes) {
+        var id = map.getContainer().id, p = pending[id];
+        if (!p || codes.indexOf(p.code) < 0) { return null; }
+        delete pending[id];
+        toSpot(map, [p.lat, p.lon]);
+        return [p.lat, p.lon];
+    }
+
     return {fitOnce: fitOnce, style: style, wallStyle: wallStyle, hoverStyle: hoverStyle, onEachFeature: onEachFeature, eventPoint: eventPoint,
-            colourOf: colourOf};
+            colourOf: colourOf, warningStyle: warningStyle, warningSpot: warningSpot, focusSpot: focusSpot};
 })();

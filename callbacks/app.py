@@ -19,7 +19,7 @@ from cockpit.context import Context
 from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
-from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall
+from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall, warnings
 from cockpit.callbacks.context import attach
 from cockpit.layouts import drilldown as drilldown_layout
 from cockpit.layouts import rank as rank_layout
@@ -81,6 +81,8 @@ def create_app(ctx: Context | None = None) -> Dash:
     live_parts.register(app, "cockpit")
     live_parts.register(app, "wall")
     report_download.register(app)  # the download button in /rank's header
+    warnings.register(app)  # the warnings panel on "/"
+    warnings.register_wall(app)
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)

@@ -19,3 +19,12 @@ def attach(server: flask.Flask, ctx: Context) -> None:
 
 def context() -> Context:
     return flask.current_app.extensions[KEY]
+
+
+def acting_person(typed: str | None) -> str:
+    """Who a write from the screen (acknowledging a warning) is recorded as.
+
+    For now the name the duty officer types in the form. When access control lands (a later
+    issue), this is where the signed-in user is read instead, and the typed name is ignored.
+    """
+    return (typed or "").strip()

@@ -41,15 +41,18 @@ def log_failure(exc: Exception) -> None:
     log.warning("live refresh failed: %s", first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
 
 
-def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, lang: str):
+def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, lang: str, today=None):
     """(children or Patch, what the ticker now shows, the new events): new items on top, oldest dropped.
 
-    `known` is what the page's ticker shows ({"scope": unit code, "ids": [...]}); another scope
-    (the page moved to another unit) or nothing yet means a whole new list.
+    `known` is what the page's ticker shows ({"scope": unit code, "day": ISO date, "ids": [...]});
+    another scope (the page moved to another unit), another day (past midnight, the items shown
+    as today's clock times must gain their date) or nothing yet means a whole new list.
     """
-    shows = {"scope": scope, "ids": [e["id"] for e in events]}
-    if not known or known.get("scope") != scope or not known.get("ids"):
-        return [live_layout.ticker_item(e, tz, lang) for e in events], shows, []
+    today = today or datetime.now(tz).date()
+    day = today.isoformat()
+    shows = {"scope": scope, "day": day, "ids": [e["id"] for e in events]}
+    if not known or known.get("scope") != scope or known.get("day") != day or not known.get("ids"):
+        return [live_layout.ticker_item(e, tz, lang, today) for e in events], shows, []
     ids = known["ids"]
     already = set(ids)
     fresh = [e for e in events if e["id"] not in already]
@@ -57,11 +60,11 @@ def ticker_patch(events: list[dict], known: dict | None, scope: str | None, tz, 
         return no_update, known, []
     patch = Patch()
     for e in reversed(fresh):  # oldest first, so the newest ends on top
-        patch.prepend(live_layout.ticker_item(e, tz, lang))
+        patch.prepend(live_layout.ticker_item(e, tz, lang, today))
     shown = [e["id"] for e in fresh] + ids
     for _ in range(max(0, len(shown) - TICKER_SIZE)):
         del patch[-1]
-    return patch, {"scope": scope, "ids": shown[:TICKER_SIZE]}, fresh
+    return patch, {"scope": scope, "day": day, "ids": shown[:TICKER_SIZE]}, fresh
 
 
 def heat_points(fresh: list[dict]) -> list[list[float]] | object:

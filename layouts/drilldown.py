@@ -16,7 +16,7 @@ from cockpit.ui.i18n import t
 from cockpit.store.schema import SOURCES
 
 from cockpit.ui.url_state import DEFAULT_KPI, DEFAULT_PERIOD, ViewState
-from cockpit.layouts import live_parts as live, unit_map
+from cockpit.layouts import live_parts as live, unit_map, warnings
 from cockpit.layouts.charts import GRAPH_CONFIG, empty
 from cockpit.layouts.events_table import column_defs
 
@@ -163,6 +163,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
                                     data={"type": "FeatureCollection", "features": []},
                                     pointToLayer={"variable": "cockpitMap.eventPoint"},
                                 ),
+                                *warnings.map_layers("warning"),
                             ]),
                             html.Div(className="map-toolbar", children=[
                                 html.Span(t("map_colour_by", lang), className="control-label"),
@@ -192,6 +193,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
                             ]),
                         ],
                     ),
+                    warnings.panel(lang),
                 ],
             ),
             html.Section(className="live-row", children=[

@@ -7,12 +7,13 @@ what changed: ticker items as a Patch, new event points for the heat layer, numb
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 
 from dash import dcc, html
 
 from cockpit.metrics.heat import WINDOWS
 from cockpit.metrics.live_view import place_label
+from cockpit.ui.formatting import event_time
 from cockpit.ui.i18n import t
 
 TICK_MS = 1000
@@ -77,15 +78,14 @@ def ticker(page: str) -> html.Div:
     ])
 
 
-def ticker_item(ev: dict, tz, lang: str) -> html.Li:
-    """One event in the ticker: time, source, category, where."""
-    at: datetime = ev["reported_at"].astimezone(tz)
+def ticker_item(ev: dict, tz, lang: str, today: date | None = None) -> html.Li:
+    """One event in the ticker: time (with the date when not from `today`), source, category, where."""
     where = place_label(ev.get("place"), with_unit=False)
     return html.Li(
         className=f"tick src-{ev['source']}",
         **{"data-event": str(ev["id"])},
         children=[
-            html.Span(at.strftime("%H:%M:%S"), className="tick-time"),
+            html.Span(event_time(ev["reported_at"], tz, today), className="tick-time"),
             html.Span(t(f"source_{ev['source']}", lang), className="tick-src"),
             # both ellipsize on the wall (CSS): the full text is the hover title
             html.Span(ev["category"], className="tick-cat", title=ev["category"]),

@@ -14,7 +14,7 @@ from cockpit.metrics.registry import CARD_KEYS, RATES
 from cockpit.ui.formatting import count, duration, percent
 from cockpit.ui.i18n import t
 
-from cockpit.layouts import live_parts as live, unit_map
+from cockpit.layouts import live_parts as live, unit_map, warnings
 
 # The big numbers: (figure key, element id), in the registry's order
 WALL_CARDS = tuple((k, "wall-" + k.replace("_", "-")) for k in CARD_KEYS)
@@ -55,6 +55,8 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tile
             dcc.Store(id="wall-sigs", data={}),  # what each section last showed (send only changes)
             dcc.Interval(id="wall-rotate", interval=max(rotate, 1) * 1000, disabled=rotate <= 0),
             *live.stores("wall", "wall-map"),
+            dcc.Interval(id="wall-warnings-poll", interval=warnings.POLL_MS),
+            dcc.Store(id="wall-warnings-sig"),
             html.Header(className="wall-header", children=[
                 html.Div(className="wall-brand", children=[
                     html.Span(className="brand-mark"),
@@ -74,7 +76,8 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tile
             html.Section(className="wall-main", children=[
                 _panel(t("ticker", lang), live.ticker("wall"), "wall-ticker-panel", "wall-ticker"),
                 html.Div(className="wall-map", children=[
-                    unit_map.unit_map("wall-map", tiles, [unit_map.units_layer("wall-units", "cockpitMap.wallStyle")],
+                    unit_map.unit_map("wall-map", tiles, [unit_map.units_layer("wall-units", "cockpitMap.wallStyle"),
+                                                          *warnings.map_layers("wall-warning")],
                                       zoomControl=False, scrollWheelZoom=False),
                     html.Div(className="wall-focus", children=[
                         html.Div(t("focus", lang), className="wall-focus-label"),
@@ -85,6 +88,7 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tile
                 html.Div(className="wall-side", children=[
                     _panel(t("overdue_list", lang), [], "wall-overdue-list", "wall-overdue"),
                     _panel(t("busiest", lang), [], "wall-busiest", "wall-busy"),
+                    _panel(t("warnings_title", lang), [], "wall-warnings", "wall-warnings-panel"),
                 ]),
             ]),
             html.Section(className="wall-districts", children=[

@@ -45,3 +45,18 @@ def test_top_and_rest_keeps_a_lone_rest_as_itself():
     assert top_and_rest(rows, 3) == ([rows[1], rows[0], rows[2], rows[3]], [])
     top, rest = top_and_rest(rows, 2)
     assert [r["code"] for r in top] == ["B", "A"] and [r["code"] for r in rest] == ["C", "D"]
+
+
+def test_an_event_time_carries_its_date_unless_it_is_from_today_in_the_citys_calendar():
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from cockpit.ui.formatting import event_time
+
+    tz = ZoneInfo("Asia/Shanghai")
+    today = date(2026, 11, 28)
+    assert event_time(datetime.fromisoformat("2026-11-28T06:05:09+00:00"), tz, today) == "14:05:09"
+    assert event_time(datetime.fromisoformat("2026-11-27T06:05:09+00:00"), tz, today) == "11-27 14:05"
+    assert event_time(datetime.fromisoformat("2026-11-27T16:00:00+00:00"), tz, today) == "00:00:00"  # midnight there
+    assert event_time(datetime.fromisoformat("2026-11-27T15:59:59+00:00"), tz, today) == "11-27 23:59"
+    assert event_time(datetime.fromisoformat("2025-11-28T06:05:09+00:00"), tz, today) == "2025-11-28 14:05"  # a year back

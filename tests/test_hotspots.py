@@ -331,3 +331,20 @@ def test_a_coincidence_in_a_busy_grid_is_no_recurrence():
     assert spots == []
     # without the grid's areas, every group of 4 is kept (the chance test is what removed them)
     assert detect.recurrence(np.zeros(3004), busy_lon, busy_lat, radius_m=30, repeats=4)
+
+
+@pytest.mark.parametrize("kind", ["surge", "recurrence", "cluster"])
+def test_explain_shows_a_dash_for_numbers_the_row_lacks(kind):
+    # a row written by hand or by an older detection may hold NULL expected / statistic / p / q
+    w = hot.Warning(None, kind, 1, 2, "24h", AT - timedelta(hours=24), AT, 7, None, None, None, None,
+                    {"radius_m": 30, "units": [1, 2]}, f"{kind}:1", AT, AT, category_name="类别2")
+    for lang in ("zh", "en"):
+        text = w.explain(lang)
+        assert "7" in text and "—" in text, text
+    if kind == "surge":
+        assert "expected — (p = —)" in w.explain("en")
+    if kind == "cluster":
+        assert "Gi* z = —，q = —" in w.explain("zh")
+    w.expected, w.statistic, w.p_value, w.q_value = 4.1, 2.5, 0.0021, 0.004
+    assert "—" not in w.explain("en") and "—" not in w.explain("zh")
+    assert w.as_json()["explain"] == w.explain("en")

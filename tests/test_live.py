@@ -116,4 +116,27 @@ def test_the_ticker_sends_only_new_items():
     assert shows["ids"] == [5, 4, 3, 2, 1]
     # another unit: a whole new list
     children, shows, _ = ticker_patch([ev(9)], shows, "440303", tz, "zh")
-    assert isinstance(children, list) and shows == {"scope": "440303", "ids": [9]}
+    assert isinstance(children, list) and shows["scope"] == "440303" and shows["ids"] == [9]
+
+
+def test_the_ticker_dates_events_not_from_today_and_redraws_past_midnight():
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cockpit.callbacks.live_parts import ticker_patch
+
+    tz = ZoneInfo("Asia/Shanghai")
+    at = lambda s: datetime.fromisoformat(s)  # noqa: E731
+    ev = lambda i, s: {"id": i, "reported_at": at(s), "source": "iot", "category": "c", "place": {}}  # noqa: E731
+    time_of = lambda li: li.children[0].children  # noqa: E731
+    today = date(2026, 11, 28)
+    # 23:30 UTC on the 27th is 07:30 on the 28th in Shanghai: today there, though not in UTC
+    events = [ev(3, "2026-11-27T23:30:05+00:00"), ev(2, "2026-11-27T15:59:59+00:00"), ev(1, "2026-11-20T06:05:00+00:00")]
+    children, shows, _ = ticker_patch(events, None, None, tz, "zh", today)
+    assert [time_of(li) for li in children] == ["07:30:05", "11-27 23:59", "11-20 14:05"]
+    # the same items the next day: a whole new list, so 07:30 gains its date
+    children, shows2, _ = ticker_patch(events, shows, None, tz, "zh", today + timedelta(days=1))
+    assert isinstance(children, list) and time_of(children[0]) == "11-28 07:30" and shows2["day"] == "2026-11-29"
+    # the same day: nothing to send
+    patch, same, _ = ticker_patch(events, shows, None, tz, "zh", today)
+    assert same == shows and not isinstance(patch, list)

@@ -244,3 +244,27 @@ def test_wall_survives_the_store_going_away(dash_duo, own_cluster):
     new_id = insert_event(url, "back")
     dash_duo._wait_for(lambda d: str(new_id) in ticker_ids(dash_duo, "wall"), timeout=10,
                        msg="after recovery new events do not arrive")
+
+
+def test_the_ticker_dates_what_is_not_from_today(dash_duo, databases, use_store):
+    """A city whose events stop two days ago: every ticker item carries its date; one reported now does not."""
+    url = databases.create("ticker_days")
+    load_demo(store.engine(url), now=datetime.now(timezone.utc) - timedelta(days=2), progress=lambda _: None,
+              seed=5, grids=60, events=800, days=4)
+    use_store(url)
+    try:
+        start(dash_duo, "/wall?rotate=0")
+        wall_ready(dash_duo)
+        tz = settings().timezone
+        latest = city_today(url)["latest"]
+        times = dash_duo.driver.execute_script(
+            "return [...document.querySelectorAll('#wall-ticker .tick-time')].map(e => e.textContent)")
+        assert times == [e["reported_at"].astimezone(tz).strftime("%m-%d %H:%M") for e in latest] and times
+        new_id = insert_event(url, "today")
+        dash_duo._wait_for(lambda d: ticker_ids(dash_duo, "wall")[:1] == [str(new_id)], timeout=10,
+                           msg="the event reported now never topped the ticker")
+        top = dash_duo.find_element("#wall-ticker li[data-event] .tick-time").text
+        assert datetime.strptime(top, "%H:%M:%S") and len(top) == 8  # today: the clock alone
+        assert dash_duo.find_elements("#wall-ticker .tick-time")[1].text == times[0]
+    finally:
+        changes.stop_all()

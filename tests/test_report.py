@@ -81,14 +81,14 @@ def kpi_now_and_before(demo_url, rank_json):
 def test_xlsx_has_a_sheet_per_section_with_frozen_headers_and_filters(made):
     wb = openpyxl.load_workbook(made["xlsx"])
     assert wb.sheetnames == ["概览", "排名", "综合得分", "办件量趋势", "事项类别", "超期事件", "督办事件", "热点预警"]
-    for name in ("排名", "综合得分", "办件量趋势", "事项类别", "超期事件", "督办事件"):
+    for name in ("排名", "综合得分", "办件量趋势", "事项类别", "超期事件", "督办事件", "热点预警"):
         ws = wb[name]
         assert ws.freeze_panes is not None, name
         header_row = openpyxl.utils.cell.coordinate_to_tuple(ws.freeze_panes)[0] - 1
         assert ws.cell(header_row, 1).fill.fgColor.rgb.endswith("1F3A5F"), name  # the header is the frozen row
-    for name in ("排名", "办件量趋势", "事项类别", "超期事件", "督办事件"):
+    for name in ("排名", "办件量趋势", "事项类别", "超期事件", "督办事件", "热点预警"):
         assert wb[name].auto_filter.ref, name
-    assert "热点预警 — 待热点功能上线后提供" in [c.value for c in wb["热点预警"]["A"]]
+    assert "首次发现" in [c.value for c in wb["热点预警"]["A"]]  # its contents: tests/test_report_hotspots.py
     with zipfile.ZipFile(made["xlsx"]) as z:
         names = z.namelist()
         charts = [n for n in names if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
@@ -228,7 +228,7 @@ def test_pdf_headline_and_ranking_match_kpi_and_rank(pdf_pages, kpi_now_and_befo
         if row["rank"] is not None:
             assert line.split()[0] == str(row["rank"])
     assert order == sorted(order)  # the CLI's order
-    assert any("热点预警 — 待热点功能上线后提供" in t for t in texts)
+    assert any("期内生效过的预警" in t for t in texts)
 
 
 def test_pdf_uses_an_embedded_cjk_font_for_every_chinese_character(pdf_pages):
@@ -259,7 +259,7 @@ def test_weekly_english_report(demo_url, tmp_path):
     with pdfplumber.open(path) as pdf:
         text = "\n".join(p.extract_text() for p in pdf.pages)
     assert "Weekly report" in text and f"Week {int(week[-2:])} of" in text
-    assert "Hotspot warnings — available once hotspot detection lands" in text
+    assert "Warnings in force at some time in the period" in text  # the hotspot section (tests/test_report_hotspots.py)
     assert "District ranking" in text
     xlsx = tmp_path / "weekly.xlsx"
     r = run_cli("report", "--period", week, "--out", str(xlsx), "--lang", "en", url=demo_url)

@@ -20,6 +20,8 @@ from scipy import sparse
 from cockpit.config import HotspotSettings, settings
 from cockpit.errors import CockpitError
 from cockpit.hotspots import detect
+from cockpit.store.schema import WARNING_KINDS
+from cockpit.ui.formatting import MISSING
 
 SURGE_LEVELS = ("grid", "community", "street")
 WEEK_S = 7 * 86400
@@ -58,28 +60,31 @@ class Warning:
     category_name: str | None = None
 
     def explain(self, lang: str = "zh") -> str:
-        """One sentence saying why this is a warning, with its numbers."""
+        """One sentence saying why this is a warning, with its numbers (a number the row lacks: —)."""
         d = self.detail or {}
         top = d.get("top_category_name") or self.category_name
         span = _span_words(self.window, lang)
+        expected = _fixed(self.expected, ".1f")
         if self.kind == "surge":
             if lang == "en":
-                s = f"observed {self.observed} vs expected {self.expected:.1f} (p = {_p(self.p_value)}) in {span}"
+                s = f"observed {self.observed} vs expected {expected} (p = {_p(self.p_value)}) in {span}"
                 return s + (f", mostly {top}" if top else "")
-            s = f"{span}发生 {self.observed} 起，预期 {self.expected:.1f} 起（p = {_p(self.p_value)}）"
+            s = f"{span}发生 {self.observed} 起，预期 {expected} 起（p = {_p(self.p_value)}）"
             return s + (f"，主要为{top}" if top else "")
         if self.kind == "recurrence":
             r = d.get("radius_m")
+            chance = _fixed(self.expected, ".2g")
             if lang == "en":
                 return (f"{self.category_name} {self.observed} times within {r} m in {span} "
-                        f"(expected by chance {self.expected:.2g}, p = {_p(self.p_value)})")
+                        f"(expected by chance {chance}, p = {_p(self.p_value)})")
             return (f"{span}同一地点（{r} 米内）{self.category_name}重复发生 {self.observed} 起"
-                    f"（随机预期 {self.expected:.2g} 起，p = {_p(self.p_value)}）")
+                    f"（随机预期 {chance} 起，p = {_p(self.p_value)}）")
         n = len(d.get("units", [])) or 1
+        z = _fixed(self.statistic, ".1f")
         if lang == "en":
             return (f"cluster of {n} neighbouring units: {self.observed} events in {span} "
-                    f"(Gi* z = {self.statistic:.1f}, q = {_p(self.q_value)})")
-        return f"相邻 {n} 个单元聚集：{span}共 {self.observed} 起（Gi* z = {self.statistic:.1f}，q = {_p(self.q_value)}）"
+                    f"(Gi* z = {z}, q = {_p(self.q_value)})")
+        return f"相邻 {n} 个单元聚集：{span}共 {self.observed} 起（Gi* z = {z}，q = {_p(self.q_value)}）"
 
     def as_json(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -90,9 +95,13 @@ class Warning:
         return out
 
 
+def _fixed(v: float | None, spec: str) -> str:
+    return MISSING if v is None else format(v, spec)
+
+
 def _p(p: float | None) -> str:
     if p is None:
-        return "-"
+        return MISSING
     return f"{p:.2g}" if p >= 0.001 else f"{p:.1e}"
 
 
@@ -391,6 +400,31 @@ def for_subtree(conn, unit_id: int, limit: int = 50) -> list[Warning]:
           AND w.unit_id IN (SELECT descendant_id FROM unit_closure WHERE ancestor_id = :u)
         ORDER BY w.first_seen DESC, w.id DESC LIMIT :n"""), {"u": unit_id, "n": limit})
     return [_warning(r) for r in rows]
+
+
+@dataclass
+class PeriodWarnings:
+    total: int
+    rows: list[Warning]  # newest first, at most the limit
+    by_kind: dict[str, int]  # every kind, 0 when none
+
+
+def of_period(conn, start: datetime, end: datetime, group_id: int | None = None, limit: int = 50) -> PeriodWarnings:
+    """Warnings in force at some time in [start, end) — first seen before its end and last seen at
+    or after its start, whatever their state now — newest first. With group_id, only those whose
+    category (a surge's: its top category) is that group or one of its categories; a cluster has
+    none and so never matches a group."""
+    where = "w.first_seen < :end AND w.last_seen >= :start"
+    params = {"start": start, "end": end, "n": limit}
+    if group_id is not None:
+        where += (" AND coalesce(w.category_id, (w.detail->>'top_category_id')::int) IN "
+                  "(SELECT id FROM categories WHERE id = :g OR parent_id = :g)")
+        params["g"] = group_id
+    rows = conn.execute(sa.text(f"{_SELECT} WHERE {where} ORDER BY w.first_seen DESC, w.id DESC LIMIT :n"), params)
+    listed = [_warning(r) for r in rows]
+    by_kind = dict.fromkeys(WARNING_KINDS, 0) | dict(conn.execute(sa.text(
+        f"SELECT w.kind, count(*) FROM warnings w WHERE {where} GROUP BY 1"), params).all())
+    return PeriodWarnings(sum(by_kind.values()), listed, by_kind)
 
 
 def get(conn, warning_id: int) -> Warning:

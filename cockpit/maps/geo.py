@@ -59,3 +59,19 @@ def map_features(conn: sa.Connection, unit_id: int) -> dict:
     """What the map draws for a unit: its children, or itself when it has none (a grid)."""
     fc = children_features(conn, unit_id)
     return fc if fc["features"] else own_feature(conn, unit_id)
+
+
+def outlines(conn: sa.Connection, unit_ids: dict[int, dict]) -> dict:
+    """Outlines of the given units, each simplified for its own extent, with the properties given
+    per unit id merged in (the warnings layer: which warning, of what kind)."""
+    if not unit_ids:
+        return {"type": "FeatureCollection", "features": []}
+    rows = conn.execute(sa.text("""
+        SELECT u.id, u.code, u.name,
+               ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, greatest(ST_XMax(u.geom) - ST_XMin(u.geom),
+                            ST_YMax(u.geom) - ST_YMin(u.geom)) * :frac), :dec) AS geometry
+        FROM units u WHERE u.id = ANY(:ids) AND u.geom IS NOT NULL ORDER BY u.code"""),
+        {"ids": list(unit_ids), "frac": SIMPLIFY_FRACTION, "dec": DECIMALS}).all()
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": r.code, "geometry": json.loads(r.geometry),
+         "properties": {"code": r.code, "name": r.name, **unit_ids[r.id]}} for r in rows]}

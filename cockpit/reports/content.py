@@ -5,7 +5,8 @@ them: the city's 一量三率 and its daily trend from the drill-down's unit_vie
 cockpit.metrics.kpi, the same numbers as `cockpit kpi`), the league table from
 cockpit.metrics.ranking (the same as `cockpit rank` and /rank). What only a report asks —
 categories against the previous period, the overdue backlog at the period's end, the
-supervised (督办) events — is read here from the events table.
+supervised (督办) events — is read here from the events table; the period's hotspot warnings
+from cockpit.hotspots.store (those in force at some time in the period).
 
 "At the period's end" means the end of its last day, or now for a period still running.
 Lists of events are capped (LIST_CAP) and always carry their total.
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from cockpit.hotspots import store as hotspot_store
 from cockpit.metrics import ranking
 from cockpit.metrics.kpi import Period, unit_by_code
 from cockpit.metrics.registry import FIGURE, PERIOD_FIGURES
@@ -26,7 +28,7 @@ from cockpit.store.schema import categories, departments, events, unit_closure, 
 from cockpit.ui.formatting import MISSING, percent
 from cockpit.ui.i18n import t
 
-LIST_CAP = 50  # events listed per list (overdue, supervised); the totals count them all
+LIST_CAP = 50  # events listed per list (overdue, supervised) and warnings listed; the totals count them all
 TOP_CATEGORIES = 10  # categories drawn and printed; the xlsx lists every category
 BARS_EACH_END = 15  # ranking chart: all ranked units up to 2 × this, else the top and the bottom this many
 DAILY_UP_TO = 62  # days: a longer period's trend is by week
@@ -136,6 +138,7 @@ class Report:
     categories: list[CategoryRow]
     overdue: EventList
     supervised: EventList
+    hotspots: hotspot_store.PeriodWarnings
 
     # -- words, in the report's language ---------------------------------------------------------
 
@@ -209,6 +212,16 @@ class Report:
         return text
 
     @property
+    def hotspots_note(self) -> str:
+        """What the warnings list holds, its total and how many of each kind."""
+        h = self.hotspots
+        parts = [self.t("report_hotspots_note", at=self.stamp(self.as_at))]
+        parts.append(self.t("report_warnings_shown", total=f"{h.total:,}", shown=len(h.rows))
+                     if h.total > len(h.rows) else self.t("report_warnings_all_shown", total=f"{h.total:,}"))
+        text = ("。" if self.lang == "zh" else ". ").join(parts)
+        return text + " · " + " · ".join(f"{self.t('warning_kind_' + k)} {n:,}" for k, n in h.by_kind.items())
+
+    @property
     def highlights(self) -> list[str]:
         """A few sentences a leader reads first, from the numbers below them."""
         sep = self.t("report_list_sep")
@@ -231,6 +244,8 @@ class Report:
                 for c in grew)))
         out.append(self.t("report_hl_overdue", at=self.stamp(self.as_at), n=f"{self.overdue.total:,}",
                           s=f"{self.supervised.total:,}", o=f"{self.supervised.counts.get('open', 0):,}"))
+        out.append(self.t("report_hl_hotspots", n=f"{self.hotspots.total:,}", kinds=sep.join(
+            f"{self.t('warning_kind_' + k)} {n:,}" for k, n in self.hotspots.by_kind.items())))
         return out
 
     def day(self, d: date, short: bool = False) -> str:
@@ -298,6 +313,7 @@ def gather(conn: sa.Connection, tz: ZoneInfo, *, period_text: str, level: str | 
         categories=_categories(conn, root.id, period, previous, filters, gid),
         overdue=_overdue(conn, root.id, as_at, filters, gid, place_level, tz),
         supervised=_supervised(conn, root.id, period, as_at, filters, gid, place_level, tz),
+        hotspots=_hotspots(conn, period, as_at, gid, tz),
     )
 
 
@@ -415,3 +431,15 @@ def _supervised(conn, root_id, period, as_at, filters, gid, place_level, tz) -> 
                   sa.func.count().filter(sa.and_(*_open_past_deadline(as_at))).label("overdue"))
         .select_from(events.join(unit_closure, sa.and_(*_in_city(root_id)))).where(*base)).one()._asdict()
     return EventList(total, rows, counts=counts)
+
+
+def _hotspots(conn, period: Period, as_at: datetime, gid: int | None, tz: ZoneInfo) -> hotspot_store.PeriodWarnings:
+    """Warnings in force at some time in the period (up to its end, or now); the group filter
+    matches a warning's category group, the source filter does not apply (detection counts every
+    source). Times in local time, as the event lists."""
+    found = hotspot_store.of_period(conn, period.start_utc, as_at, group_id=gid, limit=LIST_CAP)
+    for w in found.rows:
+        for k in ("first_seen", "last_seen", "acknowledged_at"):
+            if getattr(w, k) is not None:
+                setattr(w, k, getattr(w, k).astimezone(tz))
+    return found

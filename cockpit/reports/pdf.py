@@ -76,6 +76,7 @@ def html(report: Report) -> str:
         event_lists=[("overdue", r.overdue, r.list_note(r.overdue, "report_overdue_note"), False),
                      ("supervised", r.supervised, r.list_note(r.supervised, "report_supervised_note"), True)],
         days=lambda v: "" if v is None else f"{v:.1f}",
+        expected=lambda v: MISSING if v is None else f"{v:,.2f}",
     )
 
 

@@ -59,8 +59,6 @@ def _formats(wb) -> dict:
         "change": fmt(num_format="▲0;▼0;=", align="center"), "new": fmt(align="center", font_color="#1F6FB2"),
         "pp_zh": fmt(num_format=f'+0.0"{pt}";-0.0"{pt}";0.0'), "pp_en": fmt(num_format='+0.0" pt";-0.0" pt";0.0'),
         "rel": fmt(num_format="+0.0%;-0.0%;0.0%"), "muted": fmt(font_color="#777777"),
-        "placeholder": fmt(bold=True, font_size=14, font_color="#9C6500", bg_color="#FFF2CC", border=2,
-                           border_color="#BF9000", text_wrap=True, valign="vcenter", align="center"),
     }
 
 
@@ -139,7 +137,7 @@ def _overview(wb, f, r: Report) -> None:
     ws.merge_range(row + 1, 0, row + 6, 4, r.method_text, f["wrap"])
     row += 8
     ws.write(row, 0, r.t("report_hotspots"), f["label"])
-    ws.write(row, 1, r.t("report_hotspots_pending"), f["muted"])
+    ws.write(row, 1, r.hotspots_note, f["text"])
 
 
 def _ranking(wb, f, r: Report) -> None:
@@ -327,9 +325,35 @@ def _events(wb, f, r: Report, lst: EventList, key: str, note: str, closed: bool)
 
 
 def _hotspots(wb, f, r: Report) -> None:
+    """The period's warnings (newest first, capped) under a small table of counts per kind."""
     ws = _sheet(wb, r, "report_hotspots")
-    ws.hide_gridlines(2)
-    ws.set_column(0, 0, 90)
-    ws.set_row(1, 60)
-    ws.write(0, 0, r.t("report_hotspots"), f["title"])
-    ws.write(1, 0, r.t("report_hotspots_pending"), f["placeholder"])
+    h = r.hotspots
+    ws.write(0, 0, f"{r.t('report_hotspots')} · {r.period_name}", f["title"])
+    ws.write(1, 0, r.hotspots_note, f["subtitle"])
+    ws.write(3, 0, r.t("report_warning_kind"), f["header"])
+    ws.write(3, 1, r.t("report_count"), f["header"])
+    for i, (kind, n) in enumerate(h.by_kind.items()):
+        ws.write(4 + i, 0, r.t(f"warning_kind_{kind}"))
+        ws.write_number(4 + i, 1, n, f["int"])
+    top = 5 + len(h.by_kind)
+    head = [r.t("report_first_seen"), r.t("report_last_seen"), r.t("report_warning_kind"), r.t("rank_unit"),
+            r.t("report_code"), r.t("report_category"), r.t("report_warning_explain"), r.t("warning_observed"),
+            r.t("warning_expected"), r.t("report_warning_state"), r.t("report_acked_by")]
+    _table_head(ws, f, top, head, [16, 16, 10, 18, 16, 12, 70, 9, 9, 9, 12], freeze_cols=0)
+    if not h.rows:
+        ws.write(top + 1, 0, r.t("report_none"), f["muted"])
+    for i, w in enumerate(h.rows):
+        y = top + 1 + i
+        ws.write_datetime(y, 0, w.first_seen, f["datetime"])
+        ws.write_datetime(y, 1, w.last_seen, f["datetime"])
+        ws.write_string(y, 2, r.t(f"warning_kind_{w.kind}"))
+        ws.write_string(y, 3, w.unit_name)
+        ws.write_string(y, 4, w.unit_code)
+        category = w.category_name or (w.detail or {}).get("top_category_name")
+        ws.write(y, 5, category) if category else ws.write_blank(y, 5, None)
+        ws.write_string(y, 6, w.explain(r.lang))
+        ws.write_number(y, 7, w.observed, f["int"])
+        _num(ws, y, 8, w.expected, f["score"])
+        ws.write_string(y, 9, r.t(f"warning_state_{w.state}"))
+        ws.write(y, 10, w.acknowledged_by) if w.acknowledged_by else ws.write_blank(y, 10, None)
+    ws.autofilter(top, 0, top + max(len(h.rows), 1), len(head) - 1)

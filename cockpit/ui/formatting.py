@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import date, datetime
 
 from cockpit.ui.i18n import t
 
 MISSING = "—"  # a rate with no denominator: not 0%, not NaN
 HOURS_FROM = 60  # minutes: below this, whole minutes
 DAYS_FROM = 48 * 60  # minutes: from here on, days (a day or two still reads best in hours)
+
+
+def event_time(at: datetime, tz, today: date | None = None) -> str:
+    """An event's time on a live list: the clock alone for today (the city's calendar), the
+    month and day too for any other day (and the year for another year), so yesterday's 23:50
+    never reads as tonight's."""
+    local = at.astimezone(tz)
+    today = today or datetime.now(tz).date()
+    if local.date() == today:
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%m-%d %H:%M" if local.year == today.year else "%Y-%m-%d %H:%M")
 
 
 def percent(value: float | None, digits: int = 1) -> str:
