@@ -30,7 +30,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from cockpit import store  # noqa: E402
@@ -38,18 +37,7 @@ from cockpit.config import settings  # noqa: E402
 from cockpit.demo.load import load_demo  # noqa: E402
 from cockpit.hotspots import detect  # noqa: E402
 from cockpit.hotspots import store as hot  # noqa: E402
-from cockpit.store import migrate  # noqa: E402
-
-
-def fresh_store(name: str) -> sa.Engine:
-    server = store.managed_cluster().up()
-    admin = sa.make_url(server).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    eng = store.engine(sa.make_url(server).set(database=name).render_as_string(hide_password=False))
-    migrate.upgrade(eng)
-    return eng
+import scratch  # noqa: E402  (bench/scratch.py)
 
 
 def time_only(url: str) -> None:
@@ -84,7 +72,7 @@ def main() -> None:
         time_only(args.url)
         return
     hs = settings().hotspot
-    eng = fresh_store("cockpit_bench_hotspots")
+    eng = scratch.fresh_store("cockpit_bench_hotspots")
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     t = time.monotonic()
     load_demo(eng, seed=args.seed, grids=args.grids, events=args.events, days=args.days, now=now,

@@ -24,27 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from cockpit import store  # noqa: E402
 from cockpit.config import settings  # noqa: E402
 from cockpit.demo.load import load_demo  # noqa: E402
 from cockpit.ingest.events import build_mapping, import_events  # noqa: E402
-from cockpit.store import migrate  # noqa: E402
+import scratch  # noqa: E402  (bench/scratch.py)
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def fresh_store(grids: int) -> sa.Engine:
-    server = store.managed_cluster().up()
-    name = "cockpit_bench_import"
-    admin = sa.make_url(server).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    eng = store.engine(sa.make_url(server).set(database=name).render_as_string(hide_password=False))
-    migrate.upgrade(eng)
+    eng = scratch.fresh_store("cockpit_bench_import")
     load_demo(eng, grids=grids, events=0, days=30, progress=lambda _: None)
     return eng
 

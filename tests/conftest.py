@@ -121,6 +121,18 @@ def viewport(dash_duo, width: int, height: int) -> None:
                                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
 
+# A small city of three levels: two districts, each with two grids (1°×1° squares).
+FOUR_GRIDS = [
+    ("C", "滨江市", "city", None, (10, 50, 12, 52)),
+    ("D1", "西区", "district", "C", (10, 50, 11, 52)),
+    ("D2", "东区", "district", "C", (11, 50, 12, 52)),
+    ("G11", "西区第1网格", "grid", "D1", (10, 50, 11, 51)),
+    ("G12", "西区第2网格", "grid", "D1", (10, 51, 11, 52)),
+    ("G21", "东区第1网格", "grid", "D2", (11, 50, 12, 51)),
+    ("G22", "东区第2网格", "grid", "D2", (11, 51, 12, 52)),
+]
+
+
 def box_city(url: str, units: list[tuple]) -> None:
     """Units whose boundaries are lon/lat boxes: (code, name, level, parent code, (x0, y0, x1, y1))."""
     with store.engine(url).begin() as conn:

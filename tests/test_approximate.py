@@ -12,17 +12,8 @@ import sqlalchemy as sa
 
 from cockpit import store
 from cockpit.metrics import heat
-from conftest import box_city, run_cli
+from conftest import FOUR_GRIDS as UNITS, box_city, run_cli
 
-UNITS = [
-    ("C", "滨江市", "city", None, (10, 50, 12, 52)),
-    ("D1", "西区", "district", "C", (10, 50, 11, 52)),
-    ("D2", "东区", "district", "C", (11, 50, 12, 52)),
-    ("G11", "西区第1网格", "grid", "D1", (10, 50, 11, 51)),
-    ("G12", "西区第2网格", "grid", "D1", (10, 51, 11, 52)),
-    ("G21", "东区第1网格", "grid", "D2", (11, 50, 12, 51)),
-    ("G22", "东区第2网格", "grid", "D2", (11, 51, 12, 52)),
-]
 CITY_HALL = (11.2345, 51.6789)  # the geocoder's default point, in G22
 MARKET = (10.4321, 50.2468)     # a busy market, in G11
 MAP = ("--map", "external_id=id", "--map", "category=type", "--map", "reported_at=time", "--map", "closed_at=done",

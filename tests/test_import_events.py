@@ -12,20 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from cockpit import store
-from conftest import box_city, run_cli
+from conftest import FOUR_GRIDS as UNITS, box_city, run_cli
 
 SH = ZoneInfo("Asia/Shanghai")
 
-# A small city of three levels: two districts, each with two grids (1°×1° squares).
-UNITS = [
-    ("C", "滨江市", "city", None, (10, 50, 12, 52)),
-    ("D1", "西区", "district", "C", (10, 50, 11, 52)),
-    ("D2", "东区", "district", "C", (11, 50, 12, 52)),
-    ("G11", "西区第1网格", "grid", "D1", (10, 50, 11, 51)),
-    ("G12", "西区第2网格", "grid", "D1", (10, 51, 11, 52)),
-    ("G21", "东区第1网格", "grid", "D2", (11, 50, 12, 51)),
-    ("G22", "东区第2网格", "grid", "D2", (11, 51, 12, 52)),
-]
 # a point inside each grid
 INSIDE = {"G11": (10.5, 50.5), "G12": (10.5, 51.5), "G21": (11.5, 50.5), "G22": (11.5, 51.5)}
 
