@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cockpit.access import audit, scope
+from cockpit.access.people import Person
 from cockpit.config import Settings, settings as read_settings
 from cockpit.errors import NotConfigured
 from cockpit.store import database
@@ -32,9 +34,14 @@ class Context:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
-        """A connection whose connection failures are StoreUnavailable."""
+        """A connection whose connection failures are StoreUnavailable. As the web's role it sees
+        no per-unit row until a scope is put on it: use `for_person(...).connect()`."""
         with database.connect(self.engine) as conn:
             yield conn
+
+    def for_person(self, person: Person, address: str | None = None) -> "Scoped":
+        """This context as seen by one person: every connection carries their scope."""
+        return Scoped(self, person, address)
 
     @contextlib.contextmanager
     def connect_writer(self) -> Iterator[sa.Connection]:
@@ -47,9 +54,12 @@ class Context:
         with self._writer_lock:
             if self._writer is None:
                 s = self.settings
+                # the writer stores what it is given wherever it belongs, and its triggers keep
+                # every ancestor's rollups: it sees the whole city (migration 0011)
                 self._writer = database.make_engine(self.writer_url, pool_size=1, max_overflow=2,
                                                     statement_timeout=s.statement_timeout,
-                                                    application_name="cockpit-writer")
+                                                    application_name="cockpit-writer",
+                                                    settings={"cockpit.scope_unit": "*"})
         with database.connect(self._writer) as conn:
             yield conn
 
@@ -75,6 +85,32 @@ class Context:
     def describe(self) -> str:
         """host:port/db, for operators' messages and logs."""
         return database.describe(self.url)
+
+
+@dataclass
+class Scoped:
+    """A Context as one person sees it (made per request by the web layer, per command by the
+    CLI). Everything but `connect` is the process's context."""
+    base: Context
+    person: Person
+    address: str | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A connection in one transaction that sees the person's subtree only (row-level
+        security); the scope ends with the transaction."""
+        with self.base.connect() as conn:
+            scope.apply(conn, self.person, self.address)
+            yield conn
+
+    def audit(self, action: str, **fields) -> None:
+        """One audit row, committed on its own (whatever happens to the request after)."""
+        with self.connect() as conn:
+            audit.record(conn, self.person, action, address=self.address, **fields)
+            conn.commit()
 
 
 def for_web(s: Settings | None = None, url: str | None = None) -> Context:

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from cockpit.access.people import Person
+from cockpit.access.users import check_scope
 from cockpit.errors import BadRequest, NotFound
 from cockpit.store.schema import api_tokens
 
@@ -22,19 +24,25 @@ SCOPES = ("read", "write")
 
 class Holder(NamedTuple):
     name: str
-    scope: str
+    scope: str  # read or write
+    scope_code: str | None = None  # the subtree it reads; None: the whole city
 
     @property
     def may_write(self) -> bool:
         return self.scope == "write"
+
+    @property
+    def person(self) -> Person:
+        return Person(name=self.name, kind="api", role="leader", scope_code=self.scope_code)
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create(conn: sa.Connection, name: str, scope: str = "read") -> str:
-    """A new token for `name`; the only time it is seen in clear."""
+def create(conn: sa.Connection, name: str, scope: str = "read", unit_code: str | None = None) -> str:
+    """A new token for `name`, reading `unit_code`'s subtree (None: the whole city); the only
+    time it is seen in clear."""
     if scope not in SCOPES:
         raise BadRequest(f"a token's scope is one of {', '.join(SCOPES)}, not {scope!r}")
     name = (name or "").strip()
@@ -42,8 +50,9 @@ def create(conn: sa.Connection, name: str, scope: str = "read") -> str:
         raise BadRequest("a token needs a name (who or what will use it)")
     if conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
         raise BadRequest(f"a token named {name!r} exists: revoke it first or choose another name")
+    unit_code = check_scope(conn, unit_code)
     token = PREFIX + secrets.token_urlsafe(32)
-    conn.execute(api_tokens.insert().values(name=name, token_hash=_hash(token), scope=scope))
+    conn.execute(api_tokens.insert().values(name=name, token_hash=_hash(token), scope=scope, scope_code=unit_code))
     return token
 
 
@@ -55,7 +64,7 @@ def revoke(conn: sa.Connection, name: str) -> None:
 
 
 def listing(conn: sa.Connection) -> list[dict]:
-    rows = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.created_at,
+    rows = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.scope_code, api_tokens.c.created_at,
                                   api_tokens.c.revoked_at)
                         .order_by(api_tokens.c.name))
     return [r._asdict() for r in rows]
@@ -65,6 +74,6 @@ def holder(conn: sa.Connection, token: str | None) -> Holder | None:
     """Name and scope of a live token, or None (absent, unknown or revoked: the same to the asker)."""
     if not token or not token.startswith(PREFIX):
         return None
-    row = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope).where(
+    row = conn.execute(sa.select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.scope_code).where(
         api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None))).first()
     return Holder(*row) if row else None

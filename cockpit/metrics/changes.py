@@ -108,6 +108,9 @@ class ChangeFeed:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=3,
                                      application_name="cockpit-feed") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    # the watermark spans the whole store: under row-level security (migration
+                    # 0011) this connection sees every row; it reads nothing but two ids
+                    conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
                     token = conn.execute(WATERMARK).fetchone()[0]
                     self._set(token=token, down_since=None, error=None)
                     pause = RETRY_FIRST

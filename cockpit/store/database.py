@@ -82,10 +82,11 @@ def connection_error(exc: Exception, url: str) -> StoreUnavailable:
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, statement_timeout: int = 0,
-                application_name: str = "cockpit") -> Engine:
-    """An engine for a libpq URL. statement_timeout (seconds, 0: none) is set on every
-    connection, so it bounds every query made through it."""
-    options = f"-c statement_timeout={statement_timeout * 1000}" if statement_timeout else None
+                application_name: str = "cockpit", settings: dict[str, str] | None = None) -> Engine:
+    """An engine for a libpq URL. statement_timeout (seconds, 0: none) and `settings` are set on
+    every connection, so they hold for every query made through it."""
+    given = {**({"statement_timeout": str(statement_timeout * 1000)} if statement_timeout else {}), **(settings or {})}
+    options = " ".join(f"-c {k}={v}" for k, v in given.items()) or None
     return sa.create_engine(
         sqlalchemy_url(url),
         pool_pre_ping=True,

@@ -28,6 +28,10 @@ TRIGGER_TABLES = {"kpi_rollup": "INSERT, UPDATE", "stage_rollup": "INSERT, UPDAT
 # ... and what a duty officer's acknowledgement writes from the web (cockpit.hotspots.store.acknowledge).
 ACKNOWLEDGE_TABLES = {"warnings": "UPDATE"}
 
+PERSONAL_COLUMNS = ("reporter_name", "reporter_phone")
+SIGN_IN_COLUMNS = ("failed_count", "last_failed_at", "locked_until", "last_sign_in_at", "login_token_hash",
+                   "login_token_expires_at")
+
 # Run by `cockpit migrate` (migrate.upgrade) in each database it upgrades, as the role that owns
 # the schema. ALTER DEFAULT PRIVILEGES without FOR ROLE applies to that same role, so tables it
 # creates later (rollups, a demo --replace) are readable by the app too.
@@ -39,6 +43,19 @@ BEGIN
         GRANT USAGE ON SCHEMA public TO {APP_ROLE};
         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP_ROLE};
         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {APP_ROLE};
+        -- personal data: every column of events but the reporter's (read masked through
+        -- cockpit_masked_contacts(), revealed through cockpit_reveal_contact(): migration 0011)
+        IF to_regclass('public.audit_log') IS NOT NULL THEN
+            REVOKE SELECT ON events FROM {APP_ROLE};
+            EXECUTE (SELECT format('GRANT SELECT (%s) ON events TO {APP_ROLE}', string_agg(quote_ident(attname), ', '))
+                     FROM pg_attribute WHERE attrelid = 'public.events'::regclass AND attnum > 0
+                     AND NOT attisdropped AND attname NOT IN ({", ".join(f"'{c}'" for c in PERSONAL_COLUMNS)}));
+            -- the audit trail: written, never read, changed or removed by the app
+            REVOKE ALL ON audit_log FROM {APP_ROLE};
+            GRANT INSERT ON audit_log TO {APP_ROLE};
+            -- signing in moves these; nothing else about an account is the app's to change
+            GRANT UPDATE ({", ".join(SIGN_IN_COLUMNS)}) ON users TO {APP_ROLE};
+        END IF;
     END IF;
 END $$
 """
@@ -64,9 +81,10 @@ BEGIN
         GRANT USAGE ON SCHEMA public TO {WRITER_ROLE};
         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {WRITER_ROLE};
         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {WRITER_ROLE};
-        IF to_regclass('public.api_tokens') IS NOT NULL THEN
-            REVOKE ALL ON api_tokens FROM {WRITER_ROLE};
-        END IF;
+        FOREACH t IN ARRAY ARRAY['api_tokens', 'users', 'wall_tokens', 'audit_log'] LOOP
+            CONTINUE WHEN to_regclass('public.' || t) IS NULL;
+            EXECUTE format('REVOKE ALL ON %I FROM {WRITER_ROLE}', t);
+        END LOOP;
         FOREACH t IN ARRAY ARRAY[{", ".join(f"'{t}'" for t in WRITER_TABLES)}] LOOP
             CONTINUE WHEN to_regclass('public.' || t) IS NULL;
             EXECUTE format('GRANT INSERT, UPDATE ON %I TO {WRITER_ROLE}', t);

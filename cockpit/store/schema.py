@@ -139,6 +139,62 @@ api_tokens = sa.Table(
     sa.Column("scope", sa.Text, nullable=False, server_default="read",
               comment="read: GET the API; write: also POST events"),
     sa.CheckConstraint("scope IN ('read', 'write')", name="scope"),
+    sa.Column("scope_code", sa.Text, comment="code of the unit whose subtree the token reads; NULL: the whole city"),
+)
+
+ROLES = ("leader", "officer", "duty", "admin")
+
+# Accounts of the web app (cockpit/access/users.py). Scope is a unit *code*, not an id: a city
+# re-imported with the same codes keeps its users' scopes, and a code that no longer exists
+# shows nothing (the row-level policies find no such unit) rather than everything.
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text,
+              comment="argon2id; NULL: signs in only by a one-time link or single sign-on"),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("scope_code", sa.Text, comment="code of the unit whose subtree the user sees; NULL: the whole city"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.Column("failed_count", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_failed_at", sa.DateTime(timezone=True)),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+    sa.Column("last_sign_in_at", sa.DateTime(timezone=True)),
+    sa.Column("login_token_hash", sa.Text, unique=True, comment="sha256 of a one-time sign-in link, hex"),
+    sa.Column("login_token_expires_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+# Kiosk URLs of unattended wall screens (cockpit/access/walltokens.py): /wall only, one subtree.
+wall_tokens = sa.Table(
+    "wall_tokens", metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("scope_code", sa.Text, comment="code of the unit the wall shows; NULL: the whole city"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+# Who did what, when, from where (留痕): append-only (a trigger refuses UPDATE and DELETE; the
+# app role may only INSERT). cockpit/access/audit.py writes and reads it.
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.clock_timestamp()),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("actor_kind", sa.Text, nullable=False, comment="user, wall, api, cli or sql"),
+    sa.Column("address", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("unit_code", sa.Text),
+    sa.Column("event_id", sa.BigInteger),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.CheckConstraint("outcome IN ('ok', 'denied', 'failed')", name="outcome"),
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_address_at", "address", "at",
+             postgresql_where=sa.text("action = 'sign_in' AND outcome = 'failed'")),
 )
 
 # One row per `cockpit import-events` run, with its counts (cockpit/ingest/events.py).
