@@ -97,6 +97,13 @@ def use_store(monkeypatch):
     return point
 
 
+def app_url(url: str) -> str:
+    """The same database as the web app's role, `cockpit_app`, which row-level security binds
+    (the owner URLs the fixtures give are exempt from it)."""
+    app = make_url(ManagedCluster(settings().state_dir).url(role="app"))
+    return make_url(url).set(username=app.username, password=app.password).render_as_string(hide_password=False)
+
+
 def run_cli(*args: str, url: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `cockpit` command in a subprocess."""
     full_env = {**os.environ, **(env or {})}
