@@ -20,7 +20,11 @@ from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
 from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall, warnings
-from cockpit.callbacks.context import attach
+from cockpit.callbacks import guard, signin
+from cockpit.callbacks.context import attach, context, person
+from cockpit.errors import CockpitError
+from cockpit.layouts.user_bar import user_bar
+from cockpit.metrics.kpi import unit_by_code
 from cockpit.layouts import drilldown as drilldown_layout
 from cockpit.layouts import rank as rank_layout
 from cockpit.layouts import wall as wall_layout
@@ -44,11 +48,28 @@ def _router(app: Dash) -> None:
     def route(pathname, search):
         path = "/" + (app.strip_relative_path(pathname or "/") or "")
         query = query_values(search)
+        lang = query.get("lang")
+        lang = lang if lang in LANGS else context().settings.lang
+        who = person()
+        if who is not None and who.kind == "wall":
+            # a wall screen shows its wall, in kiosk mode, whatever path it asks for
+            path, query = wall.PATH, {**query, "kiosk": "1"}
         for page in dash.page_registry.values():
             if page["path"] == path:
-                return page["layout"](**query)
-        lang = query.get("lang")
-        return not_found(lang if lang in LANGS else "zh")
+                shown = page["layout"](**query)
+                return shown if path == wall.PATH else [_user_bar(who, lang), shown]
+        return not_found(lang)
+
+
+def _user_bar(who, lang: str):
+    scope_name = None
+    if not who.city_wide:
+        try:
+            with context().connect() as conn:
+                scope_name = unit_by_code(conn, who.scope_code).name
+        except CockpitError:
+            scope_name = None  # a scope whose unit is gone: its code says enough
+    return user_bar(who, scope_name, lang)
 
 
 def create_app(ctx: Context | None = None) -> Dash:
@@ -66,12 +87,13 @@ def create_app(ctx: Context | None = None) -> Dash:
     )
     attach(app.server, ctx)
     app.layout = html.Div([dcc.Location(id="page-url", refresh="callback-nav"), html.Div(id="page-content")])
+    wall_tree = wall_layout.layout(ctx.settings.lang, kiosk=False, rotate=0, heat_window="24h", timezone=ctx.timezone,
+                                   tiles=None)
     # every page's elements, so that each callback is checked against the page it serves
     app.validation_layout = html.Div([
         app.layout,
         drilldown_layout.layout(ctx.settings.lang, tiles=None),
-        wall_layout.layout(ctx.settings.lang, kiosk=False, rotate=0, heat_window="24h", timezone=ctx.timezone,
-                           tiles=None),
+        wall_tree,
         rank_layout.layout(ctx.settings.lang, url_state.RankState(), [], [], [], None),
     ])
     _router(app)
@@ -83,6 +105,8 @@ def create_app(ctx: Context | None = None) -> Dash:
     report_download.register(app)  # the download button in /rank's header
     warnings.register(app)  # the warnings panel on "/"
     warnings.register_wall(app)
+    signin.register(app.server, app.config.requests_pathname_prefix)
+    guard.register(app, wall_tree)  # before every other handler: who is asking, and may they
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)

@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit.errors import (BadRequest, CockpitError, Forbidden, Invalid, NotConfigured, NotFound, StoreUnavailable,
-                            TooLarge, Unauthorized)
+                            TooLarge, Unauthorized, UnknownUnit)
 from cockpit.store.database import first_line
 from cockpit.ui.i18n import t
 
@@ -46,8 +46,29 @@ def status(exc: BaseException) -> int:
     return 400  # BadRequest and any other CockpitError: the user's input
 
 
+def _note_denial(exc: BaseException) -> None:
+    """A unit outside the asker's scope was asked for: answered like an unknown unit, but on the
+    record (once per error, however many places show it)."""
+    from cockpit.access import audit
+    from cockpit.callbacks.context import context, person
+
+    who = person()
+    if not isinstance(exc, UnknownUnit) or who is None or who.city_wide or getattr(exc, "noted", False):
+        return
+    exc.noted = True
+    try:
+        ctx = context()
+        with ctx.connect() as conn:
+            if not audit.unit_exists(conn, exc.code):
+                return
+        ctx.audit("scope_denied", outcome="denied", unit_code=exc.code, path=flask.request.path)
+    except Exception as failure:  # the answer stays "no such unit" whatever the record's fate
+        log.warning("could not record a scope denial: %s", failure)
+
+
 def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
     """One line for the screen; logs the detail of anything internal."""
+    _note_denial(exc)
     if not _internal(exc):
         return str(exc)
     detail = first_line(exc) if isinstance(exc, (SQLAlchemyError, psycopg.Error)) else str(exc)
@@ -61,6 +82,7 @@ def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
 def register(server: flask.Flask) -> None:
     """Routes that raise get a JSON answer with the mapped status and message."""
     def answer(exc: Exception):
+        _note_denial(exc)
         code = status(exc)
         headers = {"WWW-Authenticate": 'Bearer realm="cockpit"'} if code == 401 else {}
         body = {"error": message(exc, "en", flask.request.path)}

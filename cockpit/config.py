@@ -4,6 +4,10 @@ COCKPIT_DATABASE_URL  libpq URI of an existing store; unset -> the project-manag
 COCKPIT_WRITER_DATABASE_URL  with COCKPIT_DATABASE_URL: the same store as a role that may store
                       events (POST /api/events; grants: cockpit/store/roles.py); unset -> that
                       endpoint answers 503. The managed cluster has its own (cockpit_writer).
+COCKPIT_APP_DATABASE_URL  with COCKPIT_DATABASE_URL: the same store as the role the web app reads
+                      as, which must not own the tables nor bypass row-level security (README
+                      "Users, roles and scope"); `cockpit serve` refuses a role that would see
+                      every district. The managed cluster has its own (cockpit_app).
 COCKPIT_STATE_DIR     where the managed cluster lives (default: <repo>/.cockpit)
 COCKPIT_TIMEZONE      the city's local time zone (default Asia/Shanghai)
 COCKPIT_LANG          zh (default) or en
@@ -20,6 +24,15 @@ COCKPIT_POOL_OVERFLOW      extra connections a worker may open at a peak (defaul
 COCKPIT_STATEMENT_TIMEOUT  seconds any one query of the web app may run before PostgreSQL
                            cancels it (default 30; 0: no limit), so no request holds a worker
                            for minutes; the admin commands (demo, migrate, rollup) have none
+
+Sign-in (cockpit/callbacks/signin.py; README "Users, roles and scope"):
+COCKPIT_SECRET_KEY           signs session cookies; unset -> a random key kept in the state folder
+                             (`session-secret`, mode 0600), the same for every worker
+COCKPIT_SESSION_IDLE_MINUTES a session unused this long is over (default 30)
+COCKPIT_AUTH_HEADER          single sign-on: the header a trusted reverse proxy puts the user's name
+                             in (e.g. X-Remote-User); unset -> no single sign-on
+COCKPIT_TRUSTED_PROXIES      comma-separated addresses whose COCKPIT_AUTH_HEADER and X-Forwarded-For
+                             are believed (default none)
 
 Hotspot warnings (cockpit/hotspots; README "Hotspot warnings"):
 COCKPIT_HOTSPOT_INTERVAL     seconds between detection runs in `cockpit serve` (default 600; 0: off)
@@ -62,6 +75,11 @@ class Settings:
     rank_weights: tuple[tuple[str, float], ...] = ()  # (rate, weight) of cockpit.metrics.ranking
     rank_min_volume: int = 30
     hotspot: "HotspotSettings" = None  # type: ignore[assignment]
+    app_database_url: str | None = None
+    secret_key: str | None = None
+    session_idle_minutes: int = 30
+    auth_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,4 +189,9 @@ def settings() -> Settings:
         rank_weights=rank_weights(os.environ.get("COCKPIT_RANK_WEIGHTS", "").strip() or DEFAULT_RANK_WEIGHTS),
         rank_min_volume=_whole("COCKPIT_RANK_MIN_VOLUME", 30, "a whole number of events (0: rank every unit with events)"),
         hotspot=hotspot_settings(),
+        app_database_url=os.environ.get("COCKPIT_APP_DATABASE_URL") or None,
+        secret_key=os.environ.get("COCKPIT_SECRET_KEY") or None,
+        session_idle_minutes=_whole("COCKPIT_SESSION_IDLE_MINUTES", 30, "a whole number of minutes, at least 1", 1),
+        auth_header=(os.environ.get("COCKPIT_AUTH_HEADER") or "").strip() or None,
+        trusted_proxies=tuple(a.strip() for a in os.environ.get("COCKPIT_TRUSTED_PROXIES", "").split(",") if a.strip()),
     )

@@ -17,6 +17,14 @@ class NotFound(CockpitError):
     """Something asked for by name or code does not exist (or is not the asker's to see)."""
 
 
+class UnknownUnit(NotFound):
+    """No unit with this code, or none the asker may see: the same answer for both."""
+
+    def __init__(self, code: str):
+        super().__init__(f"no unit with code {code!r}")
+        self.code = code
+
+
 class Unauthorized(CockpitError):
     """No valid credentials for what was asked (a missing, unknown or revoked API token)."""
 

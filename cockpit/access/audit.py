@@ -54,3 +54,11 @@ def as_line(row: dict, tz) -> str:
     detail = json.dumps(row["detail"], ensure_ascii=False) if row["detail"] else ""
     return "  ".join(x for x in (row["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), f"{row['actor_kind']}:{row['actor']}",
                                  row["address"] or "-", row["action"], row["outcome"], where, detail) if x)
+
+
+def unit_exists(conn: sa.Connection, code: str) -> bool:
+    """Whether a unit with this code exists anywhere, in the connection's scope or not (to tell
+    a denial from a typo in the record; the asker is told neither)."""
+    if "\x00" in code:
+        return False
+    return bool(conn.execute(sa.text("SELECT cockpit_unit_exists(:c)"), {"c": code}).scalar())

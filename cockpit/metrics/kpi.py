@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import sqlalchemy as sa
 
-from cockpit.errors import CockpitError, NotFound
+from cockpit.errors import CockpitError, NotFound, UnknownUnit
 from cockpit.metrics.registry import FIGURES
 from cockpit.store.schema import events, unit_closure, units
 
@@ -255,15 +255,23 @@ UNIT_COLUMNS = (units.c.id, units.c.code, units.c.name, units.c.level, units.c.p
 
 
 def unit_by_code(conn: sa.Connection, code: str | None) -> sa.Row:
-    """A unit by its code; None means the top of the tree (the first root if several)."""
+    """A unit by its code; None means the top of the tree the connection sees (the first root if
+    several): the city, or for someone who sees one district (row-level security, migration
+    0011) that district, whose parent they cannot see. A unit outside what the connection sees
+    is not found, exactly like a code that does not exist."""
     if code and "\x00" in code:  # PostgreSQL text cannot hold NUL: no unit has such a code
-        raise NotFound(f"no unit with code {code!r}")
+        raise UnknownUnit(code)
     q = sa.select(*UNIT_COLUMNS)
-    q = q.where(units.c.code == code) if code else q.where(units.c.parent_id.is_(None)).order_by(units.c.id).limit(1)
+    if code:
+        q = q.where(units.c.code == code)
+    else:
+        parent = units.alias("parent")
+        q = q.where(~sa.exists().where(parent.c.id == units.c.parent_id)).order_by(units.c.id).limit(1)
     row = conn.execute(q).first()
     if row is None:
-        raise NotFound(f"no unit with code {code!r}" if code
-                           else "the store has no units yet: load some (e.g. `cockpit demo`)")
+        if code:
+            raise UnknownUnit(code)
+        raise NotFound("the store has no units yet: load some (e.g. `cockpit demo`)")
     return row
 
 

@@ -29,10 +29,11 @@ def database_url(s: Settings | None = None) -> str:
 
 
 def app_database_url(s: Settings | None = None) -> str:
-    """The libpq URI the web app uses: COCKPIT_DATABASE_URL (an operator's store: the one URL they
-    give), else the managed cluster's read-only role `cockpit_app` (cockpit/store/roles.py)."""
+    """The libpq URI the web app uses: COCKPIT_APP_DATABASE_URL, else COCKPIT_DATABASE_URL (an
+    operator's store; `cockpit serve` refuses it if that role escapes row-level security), else
+    the managed cluster's read-only role `cockpit_app` (cockpit/store/roles.py)."""
     s = s or settings()
-    return s.database_url or managed_cluster(s).url(role="app")
+    return s.app_database_url or s.database_url or managed_cluster(s).url(role="app")
 
 
 def writer_database_url(s: Settings | None = None) -> str | None:

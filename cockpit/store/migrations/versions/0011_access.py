@@ -176,6 +176,12 @@ FUNCTIONS = [
             RETURN QUERY SELECT result, NULL::text, NULL::text;
         END IF;
     END $$""",
+    # Whether a unit exists at all, in scope or not: a denial is recorded as one (never shown)
+    """
+    CREATE FUNCTION cockpit_unit_exists(unit_code text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        SELECT EXISTS (SELECT 1 FROM units WHERE code = unit_code)
+    $$""",
     # Failed sign-ins from one address lately (the app may not read the audit log itself).
     """
     CREATE FUNCTION cockpit_failed_sign_ins(addr text, since timestamptz) RETURNS bigint
@@ -224,7 +230,7 @@ def downgrade() -> None:
     for table in POLICIES:
         op.execute(f"DROP POLICY scope ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
-    for fn in ("cockpit_failed_sign_ins(text, timestamptz)", "cockpit_reveal_contact(bigint, text)",
+    for fn in ("cockpit_failed_sign_ins(text, timestamptz)", "cockpit_unit_exists(text)", "cockpit_reveal_contact(bigint, text)",
                "cockpit_masked_contacts(bigint[])", "cockpit_mask_phone(text)", "cockpit_mask_name(text)",
                "cockpit_scope_cells()", "cockpit_scope_units()", "cockpit_scope_all()"):
         op.execute(f"DROP FUNCTION {fn}")

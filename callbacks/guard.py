@@ -1,0 +1,89 @@
+"""What each request may do, decided once, before anything answers it.
+
+  open to all   /login, /logout, /assets/, Dash's own scripts (nothing of the city in them)
+  /api/         its own bearer tokens (cockpit/callbacks/api.py), each with its token's scope
+  everything else needs a Person: a signed-in user or a wall screen (callbacks/signin.py);
+                a page without one goes to /login?next=…, anything else answers 401
+  a wall screen may load /wall and call the wall's own callbacks, nothing else (403)
+
+The Person found here is put on flask.g (callbacks/context.py): every connection the request
+opens then carries its scope, and PostgreSQL's policies do the rest.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import flask
+from dash import Dash
+
+from cockpit.callbacks import signin
+from cockpit.callbacks.context import set_person
+
+OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/api/")
+# What a wall page needs besides its own callbacks: Dash's layout and callback list, the map.
+WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/", "/tiles/")
+WALL_PAGE = "/wall"
+CALLBACK = "/_dash-update-component"
+
+
+def _ids_in(tree) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node):
+        cid = getattr(node, "id", None)
+        if cid is not None:
+            found.add(str(cid))
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, (list, tuple)) else [children]:
+            if child is not None and hasattr(child, "to_plotly_json"):
+                walk(child)
+    walk(tree)
+    return found
+
+
+def _output_ids(key: str) -> list[str]:
+    """The component ids a callback_map key writes to ("id.prop" or "..a.p...b.q..")."""
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    return [p.rsplit(".", 1)[0] for p in parts]
+
+
+def wall_callbacks(app: Dash, wall_tree) -> frozenset[str]:
+    """The callbacks (callback_map keys) whose every output is on the wall page or is the page router."""
+    ids = _ids_in(wall_tree) | {"page-content"}
+    return frozenset(k for k in app.callback_map if all(i in ids for i in _output_ids(k)))
+
+
+def register(app: Dash, wall_tree) -> None:
+    server = app.server
+    prefix = app.config.requests_pathname_prefix.rstrip("/")
+    allowed: dict[str, frozenset[str]] = {}
+
+    def relative(path: str) -> str:
+        return path[len(prefix):] if prefix and path.startswith(prefix) else path
+
+    @server.before_request
+    def guard():
+        path = relative(flask.request.path)
+        if path.startswith(OPEN):
+            return None
+        answer = signin.redeem_from_url()
+        if answer is not None:
+            return answer
+        who = signin.current()
+        if who is None:
+            if path.startswith("/_") or path.startswith(("/geo/", "/tiles/")):
+                return flask.jsonify({"error": "sign in first"}), 401
+            target = flask.request.full_path.rstrip("?")
+            return flask.redirect(f"{prefix}/login?next={quote(target, safe='')}")
+        set_person(who)
+        if who.kind == "wall":
+            if path == WALL_PAGE or path.startswith(WALL_ALSO):
+                return None
+            if path == CALLBACK:
+                if "wall" not in allowed:
+                    allowed["wall"] = wall_callbacks(app, wall_tree)
+                body = flask.request.get_json(silent=True) or {}
+                if isinstance(body, dict) and body.get("output") in allowed["wall"]:
+                    return None
+            return flask.jsonify({"error": "a wall screen shows the wall only"}), 403
+        return None
