@@ -147,7 +147,9 @@ def _prefix() -> str:
 
 
 def register(server: flask.Flask, prefix: str = "/") -> None:
-    s = process_context().settings
+    from cockpit.callbacks.context import KEY
+
+    s = server.extensions[KEY].settings
     server.secret_key = secret_key(s)
     server.config.update(
         COCKPIT_PREFIX=prefix,

@@ -53,6 +53,7 @@ BEGIN
             -- the audit trail: written, never read, changed or removed by the app
             REVOKE ALL ON audit_log FROM {APP_ROLE};
             GRANT INSERT ON audit_log TO {APP_ROLE};
+            EXECUTE format('GRANT USAGE ON SEQUENCE %s TO {APP_ROLE}', pg_get_serial_sequence('public.audit_log', 'id'));
             -- signing in moves these; nothing else about an account is the app's to change
             GRANT UPDATE ({", ".join(SIGN_IN_COLUMNS)}) ON users TO {APP_ROLE};
         END IF;

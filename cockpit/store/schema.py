@@ -195,6 +195,7 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_address_at", "address", "at",
              postgresql_where=sa.text("action = 'sign_in' AND outcome = 'failed'")),
+    implicit_returning=False,  # RETURNING needs SELECT, which the app role does not have
 )
 
 # One row per `cockpit import-events` run, with its counts (cockpit/ingest/events.py).
