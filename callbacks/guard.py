@@ -16,7 +16,9 @@ from urllib.parse import quote
 import flask
 from dash import Dash
 
-from cockpit.callbacks import signin
+from cockpit.access.people import Person
+
+from cockpit.callbacks import errors, signin
 from cockpit.callbacks.context import set_person
 
 OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/api/")
@@ -24,6 +26,9 @@ OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.
 WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/", "/tiles/")
 WALL_PAGE = "/wall"
 CALLBACK = "/_dash-update-component"
+# Whoever asks while the store cannot say who they are: scope "" names no unit, so the row-level
+# policies show nothing; the role reveals nothing.
+UNVERIFIED = Person(name="…", kind="user", role="officer", scope_code="")
 
 
 def _ids_in(tree) -> set[str]:
@@ -66,10 +71,20 @@ def register(app: Dash, wall_tree) -> None:
         path = relative(flask.request.path)
         if path.startswith(OPEN):
             return None
-        answer = signin.redeem_from_url()
-        if answer is not None:
-            return answer
-        who = signin.current()
+        try:
+            answer = signin.redeem_from_url()
+            if answer is not None:
+                return answer
+            who = signin.current()
+        except Exception as exc:
+            if errors.status(exc) != 503:
+                raise
+            # The store went away: nobody can be checked. The request goes on as UNVERIFIED,
+            # who sees nothing even if the store comes back mid-request, so pages still load
+            # and say "data unavailable" where their numbers would be.
+            errors.message(exc, "en", path)  # logged once, the store's words for operators only
+            set_person(UNVERIFIED)
+            return None
         if who is None:
             if path.startswith("/_") or path.startswith(("/geo/", "/tiles/")):
                 return flask.jsonify({"error": "sign in first"}), 401

@@ -93,6 +93,7 @@ def use_store(monkeypatch):
     """Point this process (and CLI subprocesses) at a given store URL."""
     def point(url: str) -> str:
         monkeypatch.setenv("COCKPIT_DATABASE_URL", url)
+        monkeypatch.setenv("COCKPIT_APP_DATABASE_URL", app_url(url))  # the web reads under row-level security
         return url
     return point
 
@@ -113,13 +114,54 @@ def run_cli(*args: str, url: str | None = None, env: dict | None = None) -> subp
                           env=full_env, timeout=300)
 
 
-def start(dash_duo, path: str, width: int = 1920, height: int = 1080) -> None:
-    """Serve the app on the store in use and open `path` at an exact screen size."""
+def sign_in_link(role: str = "admin", scope_code: str | None = None, url: str | None = None) -> str:
+    """A one-time sign-in token of a new account with this role and scope, in the store in use
+    (COCKPIT_DATABASE_URL, as set by `use_store`)."""
+    from cockpit.access import users
+
+    url = url or os.environ["COCKPIT_DATABASE_URL"]
+    name = f"test-{role}-{scope_code or 'city'}-{uuid.uuid4().hex[:6]}"
+    with store.engine(url).begin() as conn:
+        users.create(conn, name, role, scope_code)
+        return users.issue_link(conn, name)
+
+
+def with_token(path: str, token: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}token={token}"
+
+
+def signed_in_client(app, role: str = "admin", scope_code: str | None = None, url: str | None = None):
+    """A Flask test client of `app` signed in (through a one-time link) as a new account."""
+    client = app.server.test_client()
+    answer = client.get(with_token("/", sign_in_link(role, scope_code, url)))
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:200]
+    return client
+
+
+def open_signed_in(dash_duo, path: str, role: str = "admin", scope_code: str | None = None) -> None:
+    """Open `path` on the running test server as a new account (its one-time link redirects to
+    the page without the token)."""
+    dash_duo.wait_for_page(f"{dash_duo.server_url}{with_token(path, sign_in_link(role, scope_code))}")
+
+
+def serve_signed_in(dash_duo, app, path: str = "/", role: str = "admin", scope_code: str | None = None) -> None:
+    """Serve `app` and open `path` signed in (an unsigned browser would land on /login, which
+    Dash's own start_server would wait on for ever)."""
+    dash_duo.start_server(app, navigate=False)
+    dash_duo._url = dash_duo.server.url
+    open_signed_in(dash_duo, path, role, scope_code)
+
+
+def start(dash_duo, path: str, width: int = 1920, height: int = 1080, role: str = "admin",
+          scope_code: str | None = None, app=None) -> None:
+    """Serve the app on the store in use and open `path` at an exact screen size, signed in as a
+    new account of `role` over `scope_code` (None: the whole city)."""
     from cockpit.callbacks.app import create_app
 
-    dash_duo.start_server(create_app())
+    dash_duo.start_server(app or create_app(), navigate=False)
+    dash_duo._url = dash_duo.server.url
     viewport(dash_duo, width, height)
-    dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")
+    open_signed_in(dash_duo, path, role, scope_code)
 
 
 def viewport(dash_duo, width: int, height: int) -> None:

@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from cockpit.ui.formatting import count, percent
-from conftest import run_cli
+from conftest import run_cli, serve_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def test_first_screen_shows_city_kpis_from_the_store(dash_duo, demo_url, use_sto
     use_store(demo_url)
     from cockpit.callbacks.app import create_app
 
-    dash_duo.start_server(create_app())
+    serve_signed_in(dash_duo, create_app())
     wait_for_numbers(dash_duo)
 
     cli = run_cli("kpi", "--unit", "440300", "--json", url=demo_url)
@@ -54,17 +54,23 @@ def test_english_is_available(dash_duo, demo_url, use_store):
     use_store(demo_url)
     from cockpit.callbacks.app import create_app
 
-    dash_duo.start_server(create_app())
+    serve_signed_in(dash_duo, create_app())
     dash_duo.wait_for_page(f"{dash_duo.server_url}/?lang=en")
     wait_for_numbers(dash_duo)
     assert "Closure rate" in dash_duo.find_element(".kpi-row").text
 
 
-def test_store_outage_is_a_message_not_a_crash(dash_duo, use_store):
-    use_store("postgresql://nobody@127.0.0.1:1/gone")
+def test_store_outage_is_a_message_not_a_crash(dash_duo, empty_url, use_store):
+    from cockpit import context
     from cockpit.callbacks.app import create_app
+    from cockpit.callbacks.context import KEY
 
-    dash_duo.start_server(create_app())
+    use_store(empty_url)
+    app = create_app()
+    serve_signed_in(dash_duo, app)
+    # the store goes away under a signed-in browser, which then reloads the page
+    app.server.extensions[KEY] = context.for_web(url="postgresql://nobody@127.0.0.1:1/gone")
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/")
     dash_duo._wait_for(lambda d: d.find_element(By.ID, "store-status").text == "数据暂不可用",
                        timeout=20, msg="no outage message")
     assert dash_duo.find_element("#kpi-volume").text == "…"

@@ -19,7 +19,7 @@ from cockpit.metrics.unit_view import Filters, event_history, grid_events, perio
 from cockpit.ui.formatting import MISSING, count, percent
 from cockpit.layouts.events_table import local
 from cockpit.layouts.live_parts import lid
-from conftest import run_cli
+from conftest import run_cli, serve_signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +62,7 @@ return best;
 def start(dash_duo, path: str = "/"):
     from cockpit.callbacks.app import create_app
 
-    dash_duo.start_server(create_app())
+    serve_signed_in(dash_duo, create_app())
     dash_duo.driver.set_window_size(1920, 1080)
     if path != "/":
         dash_duo.wait_for_page(f"{dash_duo.server_url}{path}")

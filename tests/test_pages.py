@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from conftest import serve_signed_in, signed_in_client
 from selenium.webdriver.common.by import By
 
 NO_STORE = "postgresql://nobody:secret@127.0.0.1:1/gone_db"
@@ -23,11 +25,11 @@ def _router_request(client, pathname: str, search: str = "", **headers):
 
 
 @pytest.fixture
-def client(monkeypatch):
+def client(empty_url, use_store):
     from cockpit.callbacks.app import create_app
 
-    monkeypatch.setenv("COCKPIT_DATABASE_URL", NO_STORE)  # rendering a page needs no store
-    return create_app().server.test_client()
+    use_store(empty_url)  # rendering a page needs no data, but knowing who asks needs the store
+    return signed_in_client(create_app())
 
 
 def _ids(tree) -> set[str]:
@@ -78,19 +80,25 @@ def test_an_unknown_path_is_a_page_not_found(client):
     assert r.status_code == 200 and "页面不存在" in json.dumps(r.get_json(), ensure_ascii=False)
 
 
-def test_geo_errors_are_mapped_and_say_nothing_internal(client, demo_url, use_store):
-    # store unavailable: 503 and a plain message, no host, port, database or password
-    r = client.get("/geo/440303.json")
+def test_geo_errors_are_mapped_and_say_nothing_internal(demo_url, use_store):
+    from cockpit import context
+    from cockpit.callbacks.app import create_app
+    from cockpit.callbacks.context import KEY
+
+    use_store(demo_url)
+    app = create_app()
+    live = signed_in_client(app)
+    gone = signed_in_client(app)
+    # the store goes away under a signed-in browser: 503 and a plain message, no host, port,
+    # database or password, for the map's polygons and for a page alike
+    app.server.extensions[KEY] = context.for_web(url=NO_STORE)
+    r = gone.get("/geo/440303.json")
     assert r.status_code == 503
     text = r.get_data(as_text=True)
     assert "unavailable" in text.lower()
     for secret in ("127.0.0.1", ":1", "gone_db", "nobody", "secret", "refused"):
         assert secret not in text, secret
-
-    from cockpit.callbacks.app import create_app
-
-    use_store(demo_url)
-    live = create_app().server.test_client()
+    app.server.extensions[KEY] = context.for_web()
     missing = live.get("/geo/NO-SUCH-UNIT.json")
     assert missing.status_code == 404 and missing.get_json() == {"error": "no unit with code 'NO-SUCH-UNIT'"}
     assert live.get("/geo/_root.json").status_code == 200
@@ -109,7 +117,7 @@ def test_wall_shows_the_wall_with_no_referrer(dash_duo, demo_url, use_store):
         resp.headers["Referrer-Policy"] = "no-referrer"
         return resp
 
-    dash_duo.start_server(app)
+    serve_signed_in(dash_duo, app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/wall?rotate=0")
     dash_duo.wait_for_element("#wall-volume", timeout=20)
     dash_duo._wait_for(lambda d: d.find_element(By.ID, "wall-volume").text not in ("", "…"), timeout=20,

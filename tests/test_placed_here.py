@@ -19,7 +19,7 @@ from cockpit.layouts import panels
 from cockpit.metrics import rollup
 from cockpit.metrics.unit_view import Filters, period_of, unit_view
 from cockpit.ui.formatting import count
-from conftest import run_cli
+from conftest import run_cli, serve_signed_in
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 RATES = ("closure_rate", "on_time_rate", "satisfaction_rate")
@@ -178,7 +178,7 @@ def test_the_drilldown_says_how_many_events_are_placed_only_at_this_level(dash_d
     from cockpit.callbacks.app import create_app
 
     use_store(placed_url)
-    dash_duo.start_server(create_app())
+    serve_signed_in(dash_duo, create_app())
     dash_duo.driver.set_window_size(1920, 1080)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/?unit=P-1&period=7d")
     dash_duo._wait_for(lambda d: _marker(dash_duo).get("unit") == "P-1", timeout=25, msg="P-1 never shown")
