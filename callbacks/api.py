@@ -3,7 +3,8 @@
 
 GET /api/units/<code>/kpi?from=YYYY-MM-DD&to=YYYY-MM-DD
     the same JSON as `cockpit kpi --unit CODE --json` (from and to are local days, both
-    included; default the last 30 days). Errors are JSON {"error": "..."} with 401 (no, unknown
+    included; default the last 30 days), for units in the token's scope (`--scope CODE`: a
+    unit outside it answers 404 like an unknown one). Errors are JSON {"error": "..."} with 401 (no, unknown
     or revoked token), 404 (unknown unit), 400 (a bad date), 503 (store unavailable), mapped
     in cockpit.callbacks.errors.
 
@@ -24,7 +25,7 @@ from cockpit.errors import Forbidden, TooLarge, Unauthorized
 from cockpit.ingest import api_events
 from cockpit.metrics.kpi import Period, unit_kpi
 
-from cockpit.callbacks.context import context
+from cockpit.callbacks.context import context, process_context, set_person
 
 
 def _bearer() -> str | None:
@@ -32,10 +33,13 @@ def _bearer() -> str | None:
     return value.strip() if kind.lower() == "bearer" else None
 
 
-def _holder(conn) -> tokens.Holder:
-    who = tokens.holder(conn, _bearer())
+def _holder() -> tokens.Holder:
+    """The request's token; from here on the request reads with the token's scope."""
+    with process_context().connect() as conn:  # tokens carry no per-unit rows: no scope needed
+        who = tokens.holder(conn, _bearer())
     if who is None:
         raise Unauthorized("a valid API token is needed: Authorization: Bearer <token>")
+    set_person(who.person)
     return who
 
 
@@ -52,18 +56,17 @@ def register(server: flask.Flask, prefix: str = "/") -> None:
 
     @server.route(f"{base}/units/<code>/kpi")
     def unit_kpi_json(code: str):
+        _holder()
         ctx = context()
         args = flask.request.args
         with ctx.connect() as conn:
-            _holder(conn)
             period = Period.parse(args.get("from"), args.get("to"), ctx.timezone)
             return flask.jsonify(unit_kpi(conn, code, period))
 
     @server.route(f"{base}/events", methods=["POST"])
     def post_events():
+        who = _holder()
         ctx = context()
-        with ctx.connect() as conn:  # tokens are read as the app role; the writer cannot see them
-            who = _holder(conn)
         if not who.may_write:
             raise Forbidden(f"the token {who.name!r} may only read: sending events needs one made with "
                             "`cockpit api-token create NAME --write`")

@@ -19,7 +19,7 @@ from cockpit.ui.i18n import LANGS, t
 from cockpit.ui.url_state import RankState
 
 from cockpit.callbacks import errors
-from cockpit.callbacks.context import context
+from cockpit.callbacks.context import context, person
 from cockpit.callbacks.outputs import unchanged
 from cockpit.layouts import rank as layout
 
@@ -89,6 +89,9 @@ def register(app: Dash) -> None:
         ctx = context()
         url_lang = url_state.parse_rank(search).lang
         state = RankState(by or "unit", level, period, group or None, source or None, url_lang)
+        if state.by == "department" and not person().city_wide:
+            # departments serve the whole city: their ranking is not any one district's to see
+            return {**unchanged(RENDER), "rows": [], "status": t("dept_rank_city_only", lang)}
         try:
             with ctx.connect() as conn:
                 table = rank(conn, ctx.timezone, level=level, period_text=period or "", group=state.group,

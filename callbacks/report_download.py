@@ -53,4 +53,6 @@ def register(app: Dash) -> None:
             data = reports.render(report, fmt)
         except Exception as exc:  # noqa: BLE001 — mapped once, in callbacks/errors.py
             return None, errors.message(exc, lang, "report download")
-        return dcc.send_bytes(data, reports.file_name(report, fmt)), ""
+        name = reports.file_name(report, fmt)
+        ctx.audit("report_download", file=name, format=fmt, period=period, by=by or "unit", level=level)
+        return dcc.send_bytes(data, name), ""

@@ -159,12 +159,16 @@ def register(app: Dash) -> None:
         who = acting_person(who)
         if not who:
             return t("ack_who", lang) + " ?", no_update
+        ctx = context()
         try:
-            with context().connect_writer() as conn:
+            with ctx.connect() as conn:  # the warning must be in the person's scope ...
+                hotspots.get(conn, int(opened["id"]))
+            with ctx.connect_writer() as conn:  # ... before the writer (whole city) changes it
                 w = hotspots.acknowledge(conn, int(opened["id"]), who, note)
                 conn.commit()
         except Exception as exc:  # noqa: BLE001 — a clear line on screen (no writer, no longer in force)
             return errors.message(exc, lang, "acknowledge"), no_update
+        ctx.audit("warning_acknowledge", unit_code=w.unit_code or None, warning=w.id, note=note or None)
         return t("ack_done", lang), {"id": w.id, "at": w.acknowledged_at.isoformat()}
 
 

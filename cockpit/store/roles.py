@@ -50,6 +50,8 @@ BEGIN
             EXECUTE (SELECT format('GRANT SELECT (%s) ON events TO {APP_ROLE}', string_agg(quote_ident(attname), ', '))
                      FROM pg_attribute WHERE attrelid = 'public.events'::regclass AND attnum > 0
                      AND NOT attisdropped AND attname NOT IN ({", ".join(f"'{c}'" for c in PERSONAL_COLUMNS)}));
+            -- raw rows of import files: an operator's business, never the screens'
+            REVOKE ALL ON imports, quarantine FROM {APP_ROLE};
             -- the audit trail: written, never read, changed or removed by the app
             REVOKE ALL ON audit_log FROM {APP_ROLE};
             GRANT INSERT ON audit_log TO {APP_ROLE};
