@@ -23,6 +23,8 @@ from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_d
 from cockpit.callbacks import guard, signin
 from cockpit.callbacks.context import attach, context, person
 from cockpit.errors import CockpitError
+from cockpit.access.people import CLI_PERSON
+from cockpit.layouts import events_table
 from cockpit.layouts.user_bar import user_bar
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.layouts import drilldown as drilldown_layout
@@ -95,6 +97,8 @@ def create_app(ctx: Context | None = None) -> Dash:
         drilldown_layout.layout(ctx.settings.lang, tiles=None),
         wall_tree,
         rank_layout.layout(ctx.settings.lang, url_state.RankState(), [], [], [], None),
+        events_table.contact(0, ("", "1"), ctx.settings.lang, may_reveal=True),  # drawn per event, for revealers
+        user_bar(CLI_PERSON, None, ctx.settings.lang),
     ])
     _router(app)
     for page in PAGES:

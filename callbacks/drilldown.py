@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
+from cockpit.access import contacts
+from cockpit.errors import NotFound
 from cockpit.metrics import live_view
 from cockpit.metrics.unit_view import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events,
                                        period_of, unit_view)
@@ -20,7 +22,7 @@ from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
 from cockpit.callbacks import errors, live_parts, routes
-from cockpit.callbacks.context import context
+from cockpit.callbacks.context import context, person
 from cockpit.callbacks.outputs import unchanged
 from cockpit.layouts import charts, events_table, panels
 from cockpit.layouts import drilldown as layout
@@ -249,6 +251,28 @@ def register(app: Dash) -> None:
             event_id = int(cell["rowId"])
             with ctx.connect() as conn:
                 transitions = event_history(conn, event_id)
+                masked = contacts.masked(conn, [event_id]).get(event_id)
+            if masked is None:
+                raise NotFound(f"no event {event_id}")
         except Exception as exc:  # noqa: BLE001
             return events_table.history_trouble(errors.message(exc, lang, "event history"))
-        return events_table.history(event_id, transitions, ctx.timezone, lang)
+        part = events_table.contact(event_id, masked, lang, person().may_reveal)
+        return events_table.history(event_id, transitions, ctx.timezone, lang, part)
+
+    @app.callback(Output("reveal-result", "children"), Input("reveal-button", "n_clicks"),
+                  State("reveal-event", "data"), State("reveal-reason", "value"), State("lang", "data"),
+                  prevent_initial_call=True)
+    def reveal(clicks, event_id, reason, lang):
+        """One event's contact in clear, for a duty officer or administrator who says why. The
+        store checks role, reason and scope and records the reveal whatever its outcome."""
+        if not clicks:
+            raise PreventUpdate
+        lang = lang if lang in LANGS else "zh"
+        if not person().may_reveal:
+            return t("reveal_not_allowed", lang)
+        try:
+            with context().connect() as conn:
+                name, phone = contacts.reveal(conn, int(event_id), reason)
+        except Exception as exc:  # noqa: BLE001 — no reason, not allowed, not in scope: one line
+            return errors.message(exc, lang, "reveal")
+        return events_table.revealed(name, phone, lang)

@@ -1,7 +1,9 @@
 """A grid's events: the AG Grid table, the points on the map and one event's history.
 
-Built from cockpit.metrics.unit_view.grid_events / event_history rows. No personal data: those rows
-carry none (no reporter, no phone), and nothing here adds any.
+Built from cockpit.metrics.unit_view.grid_events / event_history rows. Reporters' names and phones
+arrive masked (张*, 138****5678: the store masks them, migration 0011); the one place a contact is
+ever shown in clear is the reveal answer under one event's history, for a duty officer or an
+administrator who gave a reason (callbacks/drilldown.py `reveal`), and it is on the record.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from dash import html
+from dash import dcc, html
 
 from cockpit.ui.i18n import t
 
@@ -33,6 +35,8 @@ def column_defs(lang: str) -> list[dict]:
          "valueFormatter": {"function": "params.value == null ? '' : params.value + ' ★'"}},
         {"field": "overdue", "headerName": t("col_overdue", lang), "maxWidth": 90,
          "cellClass": "cell-overdue"},
+        {"field": "reporter", "headerName": t("col_reporter", lang), "maxWidth": 100},
+        {"field": "phone", "headerName": t("col_phone", lang), "minWidth": 120},
     ]
 
 
@@ -50,6 +54,8 @@ def rows(events: list[dict], tz: ZoneInfo, lang: str) -> list[dict]:
             "rating": e["rating"],
             "overdue": t("overdue", lang) if e["overdue"] else "",
             "overdue_flag": bool(e["overdue"]),
+            "reporter": e.get("reporter") or "",
+            "phone": e.get("phone") or "",
         }
         for e in events
     ]
@@ -79,10 +85,10 @@ def points(events: list[dict], tz: ZoneInfo, lang: str) -> dict:
     }
 
 
-def history(event_id: int, transitions: list[dict], tz: ZoneInfo, lang: str) -> html.Div:
-    """One event's status changes as a vertical timeline."""
+def history(event_id: int, transitions: list[dict], tz: ZoneInfo, lang: str, contact_part=None) -> html.Div:
+    """One event's status changes as a vertical timeline (under its reporter's contact)."""
     if not transitions:
-        return html.Div(t("no_data", lang), className="muted")
+        return html.Div([contact_part, html.Div(t("no_data", lang), className="muted")])
     items = []
     for tr in transitions:
         where = " · ".join(x for x in (tr.get("department"), tr.get("unit")) if x)
@@ -96,8 +102,31 @@ def history(event_id: int, transitions: list[dict], tz: ZoneInfo, lang: str) -> 
         ]))
     return html.Div([
         html.Div(f"{t('event_id', lang)} #{event_id}", className="history-head"),
+        contact_part,
         html.Ol(items, className="timeline"),
     ])
+
+
+def contact(event_id: int, masked: tuple[str | None, str | None], lang: str, may_reveal: bool) -> html.Div:
+    """One event's reporter, masked, and for those who may, the way to reveal it (a reason is
+    required; the store records the reveal)."""
+    name, phone = masked
+    shown = " · ".join(x for x in (name, phone) if x) or "—"
+    children = [html.Div([html.Span(t("col_reporter", lang) + "：", className="muted"),
+                          html.Span(shown, id="contact-masked")], className="contact-line")]
+    if may_reveal and (name or phone):
+        children.append(html.Div(className="reveal-form", children=[
+            dcc.Store(id="reveal-event", data=event_id),
+            dcc.Input(id="reveal-reason", type="text", placeholder=t("reveal_reason", lang), debounce=False,
+                      maxLength=200, className="reveal-reason"),
+            html.Button(t("reveal_button", lang), id="reveal-button", n_clicks=0, className="reveal-button"),
+            html.Div("", id="reveal-result", className="reveal-result"),
+        ]))
+    return html.Div(children, className="event-contact", id="event-contact")
+
+
+def revealed(name: str | None, phone: str | None, lang: str) -> str:
+    return t("reveal_done", lang).format(name=name or "—", phone=phone or "—")
 
 
 def history_trouble(message: str) -> html.Div:

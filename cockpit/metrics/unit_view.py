@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from cockpit.metrics import rollup
+from cockpit.access import contacts
 from cockpit.errors import BadRequest, CockpitError
 from cockpit.metrics.kpi import (COUNT_NAMES, FIRST_YEAR, LAST_YEAR, UNIT_COLUMNS, Counts, Period, previous_period,  # noqa: F401
                                  unit_by_code)
@@ -281,7 +282,8 @@ def map_point(e: sa.Table) -> list[sa.ColumnElement]:
 
 
 def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters = Filters()) -> list[dict]:
-    """The events of one grid (or any small unit) in the period, newest first, for the table."""
+    """The events of one grid (or any small unit) in the period, newest first, for the table,
+    with their reporters' contacts masked."""
     unit = unit_by_code(conn, code)
     gid = group_id(conn, filters.group) if filters.group else None
     cat, grp = categories.alias("cat"), categories.alias("grp")
@@ -307,6 +309,9 @@ def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters
         d = r._asdict()
         d["overdue"] = d["closed_at"] is None and d["deadline_at"] is not None and d["deadline_at"] < now
         out.append(d)
+    masked = contacts.masked(conn, [d["id"] for d in out])  # personal data: never in clear in a list
+    for d in out:
+        d["reporter"], d["phone"] = masked.get(d["id"], (None, None))
     return out
 
 
