@@ -1,6 +1,6 @@
 """Drill-down speed at 10 M events: our path (rollups + indexed raw reads) against plain SQL.
 
-    .venv/bin/python bench/drilldown.py [--events 10000000] [--paths 200] [--plain-budget 600]
+    .venv/bin/python bench/drilldown.py [--events 10000000] [--paths 200] [--plain-budget 600] [--as CODE]
 
 Builds the store once (database `cockpit_bench_<events>` on the managed cluster, or
 --url) and reuses it afterwards. Replays random drill paths city -> district -> street ->
@@ -13,6 +13,12 @@ The plain path answers the same questions with GROUP BY over raw events and tran
 (unit_view(plain=True)). It is 10-100x slower, so it runs on a random sample of the same
 clicks until --plain-budget seconds are spent (every level is sampled). Ends with:
     RESULT p95_ms=<ours> plain_p95_ms=<plain> ratio=<plain/ours>
+
+--as CODE reads as the web app does for a user who sees only CODE's subtree: as the app role
+(cockpit_app), row-level security on, each click one transaction with the scope set
+(cockpit.access.scope.apply). The drill paths start at CODE, both paths run scoped, and the
+same clicks are also timed as the owner (no policies), which prints
+    RESULT scoped_p95_ms=<scoped> owner_p95_ms=<same clicks unscoped> rls_overhead=<ratio>
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ from cockpit.demo.load import load_demo  # noqa: E402
 from cockpit.metrics.unit_view import Filters, category_groups, children_of, period_of, unit_by_code, unit_view  # noqa: E402
 from cockpit.maps.geo import map_features  # noqa: E402
 from cockpit.store.schema import SOURCES  # noqa: E402
+from cockpit.access import scope  # noqa: E402
+from cockpit.access.people import Person  # noqa: E402
 
 
 def bench_store(events: int, url: str | None) -> sa.Engine:
@@ -74,13 +82,23 @@ def random_question(rng: random.Random, groups: list[str], tz):
     return kind, period, filters
 
 
-def click(conn, code, period, filters, plain: bool) -> float:
+def click(eng: sa.Engine, code, period, filters, plain: bool, person: Person | None = None) -> float:
+    """One click as the web answers it: one transaction (with the person's scope, if any)."""
     started = time.perf_counter()
-    view = unit_view(conn, code, period, filters, plain=plain)
-    map_features(conn, unit_by_code(conn, code).id)
+    with eng.connect() as conn:
+        if person is not None:
+            scope.apply(conn, person)
+        view = unit_view(conn, code, period, filters, plain=plain)
+        map_features(conn, unit_by_code(conn, code).id)
     took = time.perf_counter() - started
     assert view["unit"]["code"] == code
     return took * 1000
+
+
+def app_engine(owner: sa.Engine) -> sa.Engine:
+    """The same database as the web app's role (the managed cluster's cockpit_app)."""
+    app = sa.make_url(store.managed_cluster().url(role="app"))
+    return store.engine(owner.url.set(username=app.username, password=app.password).render_as_string(hide_password=False))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -95,15 +113,21 @@ def main() -> None:
     ap.add_argument("--plain-budget", type=float, default=600, help="seconds for the plain-SQL sample")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--url", default=os.environ.get("COCKPIT_BENCH_URL"))
+    ap.add_argument("--as", dest="as_code", metavar="CODE",
+                    help="read as a user who sees only this unit's subtree (row-level security)")
     args = ap.parse_args()
 
-    eng = bench_store(args.events, args.url)
+    owner = bench_store(args.events, args.url)
+    person = Person("bench", "user", "officer", scope_code=args.as_code) if args.as_code else None
+    eng = app_engine(owner) if person else owner
     tz = settings().timezone
     rng = random.Random(args.seed)
     clicks = []  # (level, code, period kind, period, filters)
     with eng.connect() as conn:
+        if person is not None:
+            scope.apply(conn, person)
         groups = [g["code"] for g in category_groups(conn)]
-        root = unit_by_code(conn, None)
+        root = unit_by_code(conn, None)  # the top of what the reader sees
         for _ in range(args.paths):
             kind, period, filters = random_question(rng, groups, tz)
             unit = root
@@ -116,12 +140,12 @@ def main() -> None:
         conn.execute(sa.text("SELECT 1"))
 
     ours: dict[str, list[float]] = {}
-    with eng.connect() as conn:
-        for level, code, kind, period, filters in clicks[:20]:  # warm the caches like a live server
-            click(conn, code, period, filters, plain=False)
-        for level, code, kind, period, filters in clicks:
-            ours.setdefault(level, []).append(click(conn, code, period, filters, plain=False))
+    for level, code, kind, period, filters in clicks[:20]:  # warm the caches like a live server
+        click(eng, code, period, filters, False, person)
+    for level, code, kind, period, filters in clicks:
+        ours.setdefault(level, []).append(click(eng, code, period, filters, False, person))
     all_ours = [t for ts in ours.values() for t in ts]
+    unscoped = [click(owner, c[1], c[3], c[4], False) for c in clicks] if person else []
 
     plain: dict[str, list[float]] = {}
     sample = clicks[:]
@@ -135,11 +159,10 @@ def main() -> None:
             if by_level[level]:
                 order.append(by_level[level].pop())
     budget_end = time.monotonic() + args.plain_budget
-    with eng.connect() as conn:
-        for level, code, kind, period, filters in order:
-            if time.monotonic() > budget_end:
-                break
-            plain.setdefault(level, []).append(click(conn, code, period, filters, plain=True))
+    for level, code, kind, period, filters in order:
+        if time.monotonic() > budget_end:
+            break
+        plain.setdefault(level, []).append(click(eng, code, period, filters, True, person))
     all_plain = [t for ts in plain.values() for t in ts]
 
     print(f"\n{len(clicks)} clicks on {args.paths} drill paths; plain SQL on {len(all_plain)} of them")
@@ -151,7 +174,11 @@ def main() -> None:
                   f"{(statistics.median(p) if p else float('nan')):>10.1f} {(pct(p, .95) if p else float('nan')):>10.1f}")
     p95, plain_p95 = pct(all_ours, .95), pct(all_plain, .95)
     print(f"ours p50={statistics.median(all_ours):.1f} ms; plain p50={statistics.median(all_plain):.1f} ms")
-    print(f"RESULT p95_ms={p95:.1f} plain_p95_ms={plain_p95:.1f} ratio={plain_p95 / p95:.1f}")
+    print(f"RESULT p95_ms={p95:.1f} plain_p95_ms={plain_p95:.1f} ratio={plain_p95 / p95:.1f}"
+          + (f" as={args.as_code}" if person else ""))
+    if person:
+        print(f"RESULT scoped_p95_ms={p95:.1f} owner_p95_ms={pct(unscoped, .95):.1f} "
+              f"rls_overhead={p95 / pct(unscoped, .95):.2f}")
 
 
 if __name__ == "__main__":

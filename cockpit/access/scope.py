@@ -13,10 +13,13 @@ from cockpit.access.people import Person
 _APPLY = sa.text(
     "SELECT set_config('cockpit.scope_unit', :scope, true), set_config('cockpit.actor', :actor, true), "
     "set_config('cockpit.actor_kind', :kind, true), set_config('cockpit.role', :role, true), "
-    "set_config('cockpit.address', :address, true)")
+    "set_config('cockpit.address', :address, true), "
+    "set_config('cockpit.scope_ids', CASE WHEN :scope = '*' THEN '' ELSE cockpit_subtree_ids(:scope) END, true)")
 
 
 def apply(conn: sa.Connection, person: Person, address: str | None = None) -> None:
+    """One round trip: the settings, and the subtree's ids looked up once for the whole request
+    (the policies would otherwise walk the tree for every table of every statement)."""
     conn.execute(_APPLY, {"scope": person.setting, "actor": person.name, "kind": person.kind,
                           "role": person.role, "address": address or ""})
 

@@ -105,13 +105,34 @@ FUNCTIONS = [
     CREATE FUNCTION cockpit_scope_all() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
         SELECT coalesce(current_setting('cockpit.scope_unit', true) = '*', false)
     $$""",
-    # The unit named by the setting and everything below it; none for an unknown code or no setting.
+    # A unit and everything below it, as '{ids}@code' (what cockpit.scope_ids caches).
     """
-    CREATE FUNCTION cockpit_scope_units() RETURNS SETOF integer LANGUAGE sql STABLE SECURITY DEFINER
-    ROWS 1000 SET search_path = pg_catalog, public AS $$
-        SELECT c.descendant_id FROM units u JOIN unit_closure c ON c.ancestor_id = u.id
-        WHERE u.code = current_setting('cockpit.scope_unit', true)
+    CREATE FUNCTION cockpit_subtree_ids(unit_code text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+        SELECT coalesce(array_agg(c.descendant_id), '{}')::text || '@' || unit_code
+        FROM units u JOIN unit_closure c ON c.ancestor_id = u.id WHERE u.code = unit_code
     $$""",
+    # The unit named by the setting and everything below it; none for an unknown code or no
+    # setting. Read from cockpit.scope_ids when that was set for the same code (the app sets both
+    # once per request: one closure lookup per request, not one per policy per statement).
+    """
+    CREATE FUNCTION cockpit_scope_units() RETURNS SETOF integer LANGUAGE plpgsql STABLE SECURITY DEFINER
+    ROWS 1000 SET search_path = pg_catalog, public AS $$
+    DECLARE
+        want text := current_setting('cockpit.scope_unit', true);
+        cached text := current_setting('cockpit.scope_ids', true);
+        at int := position('@' in coalesce(cached, ''));
+    BEGIN
+        IF coalesce(want, '') IN ('', '*') THEN
+            RETURN;
+        END IF;
+        IF at > 0 AND substr(cached, at + 1) = want THEN
+            RETURN QUERY SELECT unnest(left(cached, at - 1)::int[]);
+        ELSE
+            RETURN QUERY SELECT c.descendant_id FROM units u JOIN unit_closure c ON c.ancestor_id = u.id
+                         WHERE u.code = want;
+        END IF;
+    END $$""",
     # The heat raster's cells covering the scope's extent: [x0, x1, y0, y1] (NULLs: none).
     """
     CREATE FUNCTION cockpit_scope_cells() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER
@@ -233,7 +254,7 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
     for fn in ("cockpit_failed_sign_ins(text, timestamptz)", "cockpit_unit_exists(text)", "cockpit_reveal_contact(bigint, text)",
                "cockpit_masked_contacts(bigint[])", "cockpit_mask_phone(text)", "cockpit_mask_name(text)",
-               "cockpit_scope_cells()", "cockpit_scope_units()", "cockpit_scope_all()"):
+               "cockpit_scope_cells()", "cockpit_scope_units()", "cockpit_subtree_ids(text)", "cockpit_scope_all()"):
         op.execute(f"DROP FUNCTION {fn}")
     op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION cockpit_refuse_change()")
