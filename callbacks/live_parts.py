@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit.errors import CockpitError
 from cockpit.store.database import first_line
-from cockpit.metrics.heat import WINDOWS, heat
+from cockpit.metrics.heat import clipped_to, WINDOWS, heat
 from cockpit.ui.i18n import t
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.metrics.live_view import TICKER_SIZE
@@ -172,8 +172,11 @@ def _heat(window, step, unit, lang):
     else:
         end, span, label = now, WINDOWS.get(window, WINDOWS["24h"]), t("replay_live", lang)
     try:
-        with context().connect() as conn:
+        ctx = context()
+        with ctx.connect() as conn:
             payload = heat(conn, unit_by_code(conn, unit).id, span, end)
+            if not ctx.person.city_wide:
+                payload = clipped_to(conn, payload, ctx.person.scope_code)
     except (CockpitError, SQLAlchemyError) as exc:
         log.warning("heat failed: %s", first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
         return no_update, no_update

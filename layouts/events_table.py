@@ -112,7 +112,7 @@ def contact(event_id: int, masked: tuple[str | None, str | None], lang: str, may
     required; the store records the reveal)."""
     name, phone = masked
     shown = " · ".join(x for x in (name, phone) if x) or "—"
-    children = [html.Div([html.Span(t("col_reporter", lang) + "：", className="muted"),
+    children = [html.Div([html.Span(t("col_reporter", lang) + ("：" if lang == "zh" else ": "), className="muted"),
                           html.Span(shown, id="contact-masked")], className="contact-line")]
     if may_reveal and (name or phone):
         children.append(html.Div(className="reveal-form", children=[

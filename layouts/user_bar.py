@@ -13,6 +13,6 @@ def user_bar(person: Person, scope_name: str | None, lang: str, prefix: str = "/
     return html.Div(className="user-bar", id="user-bar", children=[
         html.Span(person.name, className="user-name", id="user-name"),
         html.Span(t(f"role_{person.role}", lang), className="user-role", id="user-role"),
-        html.Span(f"{t('scope_label', lang)}：{scope}", className="user-scope", id="user-scope"),
+        html.Span(f"{t('scope_label', lang)}{'：' if lang == 'zh' else ': '}{scope}", className="user-scope", id="user-scope"),
         html.A(t("sign_out", lang), href=f"{prefix}logout", id="sign-out"),
     ])

@@ -7,6 +7,7 @@ against the real `cockpit` command for the period the page shows (#view-state's 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -338,12 +339,14 @@ def test_grid_events_and_their_history(dash_duo, demo_url, demo_engine, use_stor
     assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "path.event-overdue")) == \
         sum(1 for e in located if e["overdue"])
 
-    # the table: newest first, no personal data columns
+    # the table: newest first, reporters masked (张*, 138****5678), never a phone number in clear
     grid = "#events-grid"
     dash_duo._wait_for(lambda d: d.find_elements(By.CSS_SELECTOR, f"{grid} .ag-center-cols-container .ag-row"),
                        timeout=15, msg="the events grid has no rows")
     headers = dash_duo.find_element(f"{grid} .ag-header").text
-    assert "上报时间" in headers and "处置单位" in headers and "电话" not in headers
+    assert "上报时间" in headers and "处置单位" in headers and "联系电话" in headers
+    rows_text = dash_duo.find_element(f"{grid} .ag-center-cols-container").text
+    assert "****" in rows_text and not re.search(r"1\d{10}", rows_text)
     first_row = dash_duo.find_element(f"{grid} .ag-center-cols-container .ag-row[row-index='0']")
     newest = events[0]
     assert first_row.get_attribute("row-id") == str(newest["id"])
