@@ -238,8 +238,8 @@ def _cmd_api_token(args) -> int:
     from cockpit.access.people import CLI_PERSON
     from cockpit.context import for_admin
 
-    if args.action in ("create", "revoke") and not args.name.strip():
-        raise CockpitError(f"api-token {args.action} needs the token's NAME: cockpit api-token {args.action} NAME")
+    if args.action == "revoke" and not args.name.strip():
+        raise CockpitError("api-token revoke needs the token's name: cockpit api-token revoke NAME")
     if args.scope is not None and args.action != "create":
         raise CockpitError(f"--scope is for api-token create, not {args.action}")
     ctx = for_admin()
