@@ -188,6 +188,12 @@ def _cmd_simulate(args) -> int:
 def _cmd_import_units(args) -> int:
     from cockpit import store
     from cockpit.context import for_admin
+    import os
+
+    import sqlalchemy as sa
+
+    from cockpit.access import audit
+    from cockpit.access.people import CLI_PERSON
     from cockpit.ingest.units import import_units, load_mapping
     from cockpit.store.schema import LEVELS
 
@@ -201,9 +207,14 @@ def _cmd_import_units(args) -> int:
                                           "level": args.level_field}, args.level_value or [])
     ctx = for_admin()
     store.check(ctx.engine)
+    count = sa.text("SELECT count(*) FROM units")
     with ctx.connect() as conn:
+        before = conn.execute(count).scalar()
         lines = import_units(conn, sources, mapping, source_crs=args.source_crs, coords=args.coords,
                              city_code=args.city_code, city_name=args.city_name, replace=args.replace)
+        after = conn.execute(count).scalar()
+        audit.record(conn, CLI_PERSON, "import_units", files=[os.path.basename(path) for _, path in sources],
+                     units=after, units_before=before, replace=args.replace or None)
         conn.commit()
     for line in lines:
         print(line)
@@ -223,28 +234,223 @@ def _cmd_serve(args) -> int:
 
 def _cmd_api_token(args) -> int:
     from cockpit import store
-    from cockpit.access import tokens
+    from cockpit.access import audit, tokens
+    from cockpit.access.people import CLI_PERSON
     from cockpit.context import for_admin
 
+    if args.action == "revoke" and not args.name.strip():
+        raise CockpitError("api-token revoke needs the token's name: cockpit api-token revoke NAME")
+    if args.scope is not None and args.action != "create":
+        raise CockpitError(f"--scope is for api-token create, not {args.action}")
     ctx = for_admin()
     store.check(ctx.engine)
     with ctx.connect() as conn:
         if args.action == "create":
             scope = "write" if args.write else "read"
-            token = tokens.create(conn, args.name, scope)
+            token = tokens.create(conn, args.name, scope, args.scope)
+            code = _scope_code(args.scope)
+            audit.record(conn, CLI_PERSON, "api_token_create", unit_code=code, name=args.name.strip(), scope=scope)
             conn.commit()
-            print(f"API token for {args.name!r}, {scope} (shown once; keep it secret):\n{token}")
+            print(f"API token for {args.name.strip()!r}, {scope}, {_scope_text(code)} (shown once; keep it secret):\n"
+                  f"{token}")
         elif args.action == "revoke":
             tokens.revoke(conn, args.name)
+            audit.record(conn, CLI_PERSON, "api_token_revoke", name=args.name)
             conn.commit()
             print(f"revoked the token named {args.name!r}")
         else:
             rows = tokens.listing(conn)
             for r in rows:
                 state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "live"
-                print(f"{r['name']}\t{r['scope']}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t{state}")
+                print(f"{r['name']}\t{r['scope']}\t{r['scope_code'] or '*'}\tmade {r['created_at']:%Y-%m-%d %H:%M}\t"
+                      f"{state}")
             if not rows:
                 print("no API tokens yet: `cockpit api-token create NAME`")
+    return 0
+
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8050"
+
+
+def _scope_code(scope: str | None) -> str | None:
+    """A --scope as stored: None for the whole city ('*' or nothing)."""
+    code = (scope or "").strip()
+    return None if code in ("", "*") else code
+
+
+def _scope_text(code: str | None) -> str:
+    return "whole city" if code is None else f"scope {code}"
+
+
+def _base(url: str) -> str:
+    url = (url or "").strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise CockpitError(f"--base-url {url!r}: give the address users open, e.g. https://cockpit.example.org")
+    return url
+
+
+def _new_password(args, name: str) -> str:
+    """The password from stdin (--password-stdin) or asked twice on a terminal."""
+    from cockpit.access.users import check_password
+
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return check_password(line.rstrip("\r\n"))
+    if not sys.stdin.isatty():
+        raise CockpitError("no terminal to ask for the password: pipe it in with --password-stdin")
+    import getpass
+
+    try:
+        first = check_password(getpass.getpass(f"new password for {name}: "))
+        second = getpass.getpass("again: ")
+    except EOFError:
+        raise CockpitError("no password given") from None
+    if first != second:
+        raise CockpitError("the two passwords differ: nothing changed")
+    return first
+
+
+def _when(t, tz) -> str:
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t is not None else "-"
+
+
+def _iso(t, tz) -> str | None:
+    return t.astimezone(tz).isoformat() if t is not None else None
+
+
+def _cmd_user(args) -> int:
+    from cockpit import store
+    from cockpit.access import audit, users
+    from cockpit.access.people import CLI_PERSON
+    from cockpit.context import for_admin
+
+    base = _base(args.base_url) if getattr(args, "base_url", None) is not None else None
+    ctx = for_admin()
+    store.check(ctx.engine)
+    tz = ctx.timezone
+    with ctx.connect() as conn:
+        if args.action == "list":
+            rows = users.listing(conn)
+            now = datetime.now(tz)
+            for r in rows:
+                state = ("disabled" if r["disabled_at"] else
+                         "locked" if r["locked_until"] is not None and r["locked_until"] > now else "active")
+                if args.json:
+                    print(json.dumps({"name": r["name"], "role": r["role"], "scope": r["scope_code"] or "*",
+                                      "state": state, "password": r["has_password"],
+                                      "created_at": _iso(r["created_at"], tz),
+                                      "last_sign_in_at": _iso(r["last_sign_in_at"], tz),
+                                      "disabled_at": _iso(r["disabled_at"], tz)}, ensure_ascii=False))
+                else:
+                    print(f"{r['name']}\t{r['role']}\t{r['scope_code'] or '*'}\t{state}\t"
+                          f"{'password' if r['has_password'] else 'no password'}\t"
+                          f"last sign-in {_when(r['last_sign_in_at'], tz)}")
+            if not rows and not args.json:
+                print("no users yet: `cockpit user add NAME --role leader|officer|duty|admin`")
+            return 0
+        name = args.name.strip()
+        if args.action == "add":
+            users.check_role(args.role)
+            password = _new_password(args, name) if args.password_stdin else None
+            person = users.create(conn, name, args.role, args.scope, password=password)
+            token = users.issue_link(conn, name) if password is None else None
+            audit.record(conn, CLI_PERSON, "user_add", unit_code=person.scope_code, user=name, role=args.role,
+                         password=password is not None)
+            conn.commit()
+            print(f"user {name!r} added: {args.role}, {_scope_text(person.scope_code)}")
+            if token:
+                print(f"one-time sign-in link (valid {users.LINK_MINUTES // 60} h; shown once):\n{base}/?token={token}")
+        elif args.action == "disable":
+            users.disable(conn, name)
+            audit.record(conn, CLI_PERSON, "user_disable", user=name)
+            conn.commit()
+            print(f"user {name!r} disabled (signed-in sessions end at their next request)")
+        elif args.action == "passwd":
+            users._row(conn, name)  # an unknown name is said before the password is asked for
+            users.set_password(conn, name, _new_password(args, name))
+            audit.record(conn, CLI_PERSON, "user_passwd", user=name)
+            conn.commit()
+            print(f"password of {name!r} changed")
+        elif args.action == "link":
+            token = users.issue_link(conn, name)
+            audit.record(conn, CLI_PERSON, "user_link", user=name)
+            conn.commit()
+            print(f"one-time sign-in link for {name!r} (valid {users.LINK_MINUTES // 60} h; replaces any earlier "
+                  f"one):\n{base}/?token={token}")
+    return 0
+
+
+def _cmd_wall_token(args) -> int:
+    from cockpit import store
+    from cockpit.access import audit, walltokens
+    from cockpit.access.people import CLI_PERSON
+    from cockpit.context import for_admin
+
+    base = _base(args.base_url) if getattr(args, "base_url", None) is not None else None
+    ctx = for_admin()
+    store.check(ctx.engine)
+    tz = ctx.timezone
+    with ctx.connect() as conn:
+        if args.action == "create":
+            token = walltokens.create(conn, args.name, args.scope)
+            code = _scope_code(args.scope)
+            audit.record(conn, CLI_PERSON, "wall_token_create", unit_code=code, name=args.name.strip())
+            conn.commit()
+            print(f"wall screen {args.name.strip()!r}, {_scope_text(code)}: open this on the screen "
+                  f"(shown once; `cockpit wall-token revoke {args.name.strip()}` ends it):\n{base}/wall?key={token}")
+        elif args.action == "revoke":
+            walltokens.revoke(conn, args.name)
+            audit.record(conn, CLI_PERSON, "wall_token_revoke", name=args.name)
+            conn.commit()
+            print(f"revoked the wall token named {args.name!r}")
+        else:
+            rows = walltokens.listing(conn)
+            for r in rows:
+                if args.json:
+                    print(json.dumps({"name": r["name"], "scope": r["scope_code"] or "*",
+                                      "created_at": _iso(r["created_at"], tz),
+                                      "revoked_at": _iso(r["revoked_at"], tz)}, ensure_ascii=False))
+                else:
+                    state = f"revoked {_when(r['revoked_at'], tz)}" if r["revoked_at"] else "live"
+                    print(f"{r['name']}\t{r['scope_code'] or '*'}\tmade {_when(r['created_at'], tz)}\t{state}")
+            if not rows and not args.json:
+                print("no wall tokens yet: `cockpit wall-token create --name NAME [--scope UNIT_CODE]`")
+    return 0
+
+
+def _cmd_audit(args) -> int:
+    from cockpit import store
+    from cockpit.access import audit
+    from cockpit.context import for_admin
+
+    if args.limit < 1:
+        raise CockpitError("--limit must be 1 or more")
+    ctx = for_admin()
+    tz = ctx.timezone
+    since = None
+    if args.since is not None:
+        text = args.since.strip()
+        try:
+            since = datetime.fromisoformat(text)
+        except ValueError:
+            raise CockpitError(f"--since {args.since!r} is not a day or a time (e.g. 2026-12-01 or "
+                               "2026-12-01T08:00)") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=tz)  # the city's local day or time
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        rows = audit.query(conn, since=since, user=args.user, action=args.action, limit=args.limit)
+    for r in rows:
+        if args.json:
+            print(json.dumps({**r, "at": r["at"].astimezone(tz).isoformat()}, ensure_ascii=False))
+        else:
+            print(audit.as_line(r, tz))
+    if not rows and not args.json:
+        print("nothing in the audit log" + (" for this selection" if args.since or args.user or args.action else ""),
+              file=sys.stderr)
+    return 0
+
+
 def _mapping_and_tz(args):
     """The import's mapping and time zone from the flags import-events and quarantine retry share."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -288,8 +494,17 @@ def _import_progress(verbose: bool):
     return show
 
 
+def _import_counts(d: dict) -> dict:
+    """What the audit row of an import keeps of its summary."""
+    return {k: d[k] for k in ("import_id", "read", "inserted", "updated", "unchanged", "quarantined")}
+
+
 def _cmd_import_events(args) -> int:
+    import os
+
     from cockpit import store
+    from cockpit.access import audit
+    from cockpit.access.people import CLI_PERSON
     from cockpit.ingest import events as ingest
 
     ctx, mapping, tz = _mapping_and_tz(args)
@@ -297,6 +512,8 @@ def _cmd_import_events(args) -> int:
     with ctx.connect() as conn:
         result = ingest.import_events(conn, args.file, mapping, tz, rejects=args.rejects, encoding=args.encoding,
                                       progress=_import_progress(args.verbose))
+        audit.record(conn, CLI_PERSON, "import_events", outcome="ok" if result.loaded else "failed",
+                     file=os.path.basename(args.file), **_import_counts(result.as_dict()))
         conn.commit()
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
@@ -311,6 +528,8 @@ def _cmd_import_events(args) -> int:
 def _cmd_quarantine(args) -> int:
     from cockpit import store
     from cockpit.context import for_admin
+    from cockpit.access import audit
+    from cockpit.access.people import CLI_PERSON
     from cockpit.ingest import quarantine
 
     if args.action != "export" and args.file:
@@ -360,6 +579,12 @@ def _cmd_quarantine(args) -> int:
         else:
             done = quarantine.retry(conn, mapping, tz, args.import_id, args.reason,
                                     progress=_import_progress(args.verbose))
+            if done:
+                audit.record(conn, CLI_PERSON, "quarantine_retry",
+                             outcome="ok" if any(res.loaded for res, _, _ in done) else "failed",
+                             import_id=args.import_id, reason=args.reason,
+                             left=sum(d[1] for d in done), kept=sum(d[2] for d in done),
+                             imports=[_import_counts(res.as_dict()) for res, _, _ in done])
             conn.commit()
             if not done:
                 print("nothing in quarantine to retry" + (" for this selection" if args.import_id or args.reason
@@ -521,7 +746,59 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("name", nargs="?", default="", help="who or what uses the token (create, revoke)")
     tok.add_argument("--write", action="store_true",
                      help="with create: the token may also send events (POST /api/events); default: read only")
+    tok.add_argument("--scope", metavar="UNIT_CODE",
+                     help="with create: the token reads this unit's subtree only (default, or '*': the whole city)")
     tok.set_defaults(func=_cmd_api_token)
+
+    usr = sub.add_parser("user", help="accounts of the web app: add | list | disable | passwd | link",
+                         description="Accounts of the web app (README, 'Users, roles and scope'). A user without a "
+                                     "password signs in with a one-time link.")
+    usub = usr.add_subparsers(dest="action", required=True, metavar="ACTION")
+    u_add = usub.add_parser("add", help="a new account; prints a one-time sign-in link unless --password-stdin")
+    u_add.add_argument("name", metavar="NAME")
+    u_add.add_argument("--role", required=True, metavar="ROLE", help="leader, officer, duty or admin")
+    u_add.add_argument("--scope", metavar="UNIT_CODE",
+                       help="the unit whose subtree the user sees (default, or '*': the whole city)")
+    u_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
+    u_add.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                       help=f"the address users open, for the link (default {DEFAULT_BASE_URL})")
+    u_list = usub.add_parser("list", help="the accounts, their roles, scopes and states")
+    u_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    u_dis = usub.add_parser("disable", help="stop an account (its sessions end at their next request)")
+    u_dis.add_argument("name", metavar="NAME")
+    u_pw = usub.add_parser("passwd", help="set an account's password (asked twice on a terminal)")
+    u_pw.add_argument("name", metavar="NAME")
+    u_pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin (one line)")
+    u_link = usub.add_parser("link", help="a new one-time sign-in link (replaces any earlier one)")
+    u_link.add_argument("name", metavar="NAME")
+    u_link.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                        help=f"the address users open (default {DEFAULT_BASE_URL})")
+    usr.set_defaults(func=_cmd_user)
+
+    wall = sub.add_parser("wall-token", help="kiosk URLs of wall screens: create --name NAME | list | revoke NAME")
+    wsub = wall.add_subparsers(dest="action", required=True, metavar="ACTION")
+    w_new = wsub.add_parser("create", help="a new kiosk URL (<base>/wall?key=…), shown once")
+    w_new.add_argument("--name", required=True, help="which screen it is for")
+    w_new.add_argument("--scope", metavar="UNIT_CODE",
+                       help="the unit whose subtree the wall shows (default, or '*': the whole city)")
+    w_new.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                       help=f"the address the screen opens (default {DEFAULT_BASE_URL})")
+    w_list = wsub.add_parser("list", help="the wall tokens, live and revoked")
+    w_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    w_rev = wsub.add_parser("revoke", help="end a wall token (its screens stop at their next request)")
+    w_rev.add_argument("name", metavar="NAME")
+    wall.set_defaults(func=_cmd_wall_token)
+
+    aud = sub.add_parser("audit", help="the audit trail, newest first (sign-ins, reveals, downloads, admin acts)",
+                         description="The audit log (留痕), newest first, times in the city's time zone "
+                                     "(COCKPIT_TIMEZONE). Actions: see README, 'Personal data and audit'.")
+    aud.add_argument("--since", metavar="YYYY-MM-DD|ISO TIME", help="only rows from then on (local time of the city "
+                                                                     "unless an offset is given)")
+    aud.add_argument("--user", metavar="NAME", help="only this actor's rows")
+    aud.add_argument("--action", metavar="ACTION", help="only this action, e.g. reveal_contact or sign_in")
+    aud.add_argument("--limit", type=int, default=100, help="rows shown (default 100)")
+    aud.add_argument("--json", action="store_true", help="JSON lines")
+    aud.set_defaults(func=_cmd_audit)
 
     kpi = sub.add_parser("kpi", help="一量三率 of a unit over a period",
                          description="一量三率 of a unit for the events reported from --from to --to, both days "
