@@ -56,6 +56,7 @@ BEGIN
             REVOKE ALL ON audit_log FROM {APP_ROLE};
             GRANT INSERT ON audit_log TO {APP_ROLE};
             EXECUTE format('GRANT USAGE ON SEQUENCE %s TO {APP_ROLE}', pg_get_serial_sequence('public.audit_log', 'id'));
+            GRANT EXECUTE ON FUNCTION cockpit_failed_sign_ins(text, timestamptz) TO {APP_ROLE};
             -- signing in moves these; nothing else about an account is the app's to change
             GRANT UPDATE ({", ".join(SIGN_IN_COLUMNS)}) ON users TO {APP_ROLE};
         END IF;

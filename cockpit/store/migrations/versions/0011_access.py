@@ -100,6 +100,8 @@ FUNCTIONS = [
     END $$""",
     "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION cockpit_refuse_change()",
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_refuse_change()",
     # '*' is the whole city; anything else (a unit code, nothing) is not.
     """
     CREATE FUNCTION cockpit_scope_all() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -137,8 +139,8 @@ FUNCTIONS = [
     """
     CREATE FUNCTION cockpit_scope_cells() RETURNS integer[] LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
-        SELECT ARRAY[floor((ST_XMin(b.g) - f.x0) / f.cell)::int, floor((ST_XMax(b.g) - f.x0) / f.cell)::int,
-                     floor((ST_YMin(b.g) - f.y0) / f.cell)::int, floor((ST_YMax(b.g) - f.y0) / f.cell)::int]
+        SELECT ARRAY[floor((ST_XMin(b.g) - f.x0) / f.cell)::int, ceil((ST_XMax(b.g) - f.x0) / f.cell)::int - 1,
+                     floor((ST_YMin(b.g) - f.y0) / f.cell)::int, ceil((ST_YMax(b.g) - f.y0) / f.cell)::int - 1]
         FROM heat_frame f,
              (SELECT ST_Extent(d.geom)::geometry AS g FROM units u
               JOIN unit_closure c ON c.ancestor_id = u.id JOIN units d ON d.id = c.descendant_id
@@ -190,7 +192,8 @@ FUNCTIONS = [
                 coalesce(nullif(current_setting('cockpit.actor_kind', true), ''), 'sql'),
                 nullif(current_setting('cockpit.address', true), ''), 'reveal_contact', r.code, event,
                 CASE WHEN result = 'ok' THEN 'ok' ELSE 'denied' END,
-                jsonb_build_object('reason', why, 'refused', CASE WHEN result = 'ok' THEN NULL ELSE result END));
+                jsonb_strip_nulls(jsonb_build_object('reason', why,
+                                                     'refused', CASE WHEN result = 'ok' THEN NULL ELSE result END)));
         IF result = 'ok' THEN
             RETURN QUERY SELECT result, r.reporter_name, r.reporter_phone;
         ELSE
@@ -211,6 +214,9 @@ FUNCTIONS = [
         WHERE action = 'sign_in' AND outcome = 'failed' AND address = addr AND at >= since
     $$""",
 ]
+
+# Only the web app counts failed sign-ins (grants: cockpit/store/roles.py).
+PRIVATE = ["REVOKE EXECUTE ON FUNCTION cockpit_failed_sign_ins(text, timestamptz) FROM PUBLIC"]
 
 SCOPED = "((SELECT cockpit_scope_all()) OR {col} IN (SELECT cockpit_scope_units()))"
 CITY_ONLY = "((SELECT cockpit_scope_all()))"
@@ -241,7 +247,7 @@ POLICIES = {
 
 
 def upgrade() -> None:
-    for statement in TABLES + FUNCTIONS:
+    for statement in TABLES + FUNCTIONS + PRIVATE:
         op.execute(statement)
     for table, rule in POLICIES.items():
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -256,6 +262,7 @@ def downgrade() -> None:
                "cockpit_masked_contacts(bigint[])", "cockpit_mask_phone(text)", "cockpit_mask_name(text)",
                "cockpit_scope_cells()", "cockpit_scope_units()", "cockpit_subtree_ids(text)", "cockpit_scope_all()"):
         op.execute(f"DROP FUNCTION {fn}")
+    op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
     op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION cockpit_refuse_change()")
     op.execute("ALTER TABLE api_tokens DROP COLUMN scope_code")
