@@ -37,7 +37,7 @@ def page(**query) -> object:
     """The page for its URL's query (?unit=…&period=…&lang=…); the state sets the controls."""
     ctx = context()
     state = url_state.parse(urlencode(query))
-    return layout.layout(state.lang or ctx.settings.lang, state, tiles=ctx.tiles)
+    return layout.layout(state.lang or ctx.settings.lang, state, tiles=ctx.tiles, who=ctx.person.name)
 
 
 RENDER = {

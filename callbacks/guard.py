@@ -1,6 +1,7 @@
 """What each request may do, decided once, before anything answers it.
 
-  open to all   /login, /logout, /assets/, Dash's own scripts (nothing of the city in them)
+  open to all   /login, /logout, /assets/, Dash's own scripts, /tiles/ (the base map: nothing of
+                the city's events or units in any of them; the issue leaves tiles aside)
   /api/         its own bearer tokens (cockpit/callbacks/api.py), each with its token's scope
   everything else needs a Person: a signed-in user or a wall screen (callbacks/signin.py);
                 a page without one goes to /login?next=…, anything else answers 401
@@ -21,9 +22,9 @@ from cockpit.access.people import Person
 from cockpit.callbacks import errors, signin
 from cockpit.callbacks.context import set_person
 
-OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/api/")
+OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/api/", "/tiles/")
 # What a wall page needs besides its own callbacks: Dash's layout and callback list, the map.
-WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/", "/tiles/")
+WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/")
 WALL_PAGE = "/wall"
 CALLBACK = "/_dash-update-component"
 # Whoever asks while the store cannot say who they are: scope "" names no unit, so the row-level
@@ -86,7 +87,7 @@ def register(app: Dash, wall_tree) -> None:
             set_person(UNVERIFIED)
             return None
         if who is None:
-            if path.startswith("/_") or path.startswith(("/geo/", "/tiles/")):
+            if path.startswith("/_") or path.startswith("/geo/"):
                 return flask.jsonify({"error": "sign in first"}), 401
             target = flask.request.full_path.rstrip("?")
             return flask.redirect(f"{prefix}/login?next={quote(target, safe='')}")

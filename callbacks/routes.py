@@ -25,7 +25,7 @@ from cockpit.errors import CockpitError
 from cockpit.maps.geo import map_features
 from cockpit.metrics.unit_view import unit_by_code
 
-from cockpit.callbacks.context import context
+from cockpit.callbacks.context import context, process_context
 
 ROOT = "_root"
 GEO_MAX_AGE = 300  # seconds; after that the browser revalidates (a 304 if unchanged)
@@ -70,7 +70,7 @@ def register(server: flask.Flask, prefix: str = "/") -> None:
     @server.route(f"{base}/tiles/<int:z>/<int:x>/<int:y>")
     def local_tile(z: int, x: int, y: int):
         try:
-            source = context().tiles
+            source = process_context().tiles  # the base map: the same for everyone, no sign-in
         except CockpitError as exc:
             log.warning("tiles: %s", exc)
             source = None

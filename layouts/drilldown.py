@@ -79,7 +79,7 @@ def ui_config() -> dict:
             "defaults": {"period": DEFAULT_PERIOD, "kpi": DEFAULT_KPI}}
 
 
-def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html.Div:
+def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None, who: str = "") -> html.Div:
     """The page; `state` (parsed from the page URL) only sets the controls' first values;
     `tiles`: the local base-map source, if any."""
     other = "en" if lang == "zh" else "zh"
@@ -193,7 +193,7 @@ def layout(lang: str = "zh", state: ViewState = ViewState(), tiles=None) -> html
                             ]),
                         ],
                     ),
-                    warnings.panel(lang),
+                    warnings.panel(lang, who),
                 ],
             ),
             html.Section(className="live-row", children=[

@@ -51,8 +51,9 @@ def panel(lang: str, who: str = "") -> html.Div:
             html.Div(className="warning-ack", children=[
                 html.Div(id="warning-ack-state", className="warning-ack-state"),
                 html.Div(id="warning-ack-form", className="warning-ack-form", children=[
+                    # who acknowledges is whoever is signed in: shown, not typed
                     dcc.Input(id="ack-who", type="text", value=who, placeholder=t("ack_who", lang), maxLength=80,
-                              className="ack-input ack-who"),
+                              className="ack-input ack-who", disabled=bool(who)),
                     dcc.Input(id="ack-note", type="text", value="", placeholder=t("ack_note", lang),
                               maxLength=500, className="ack-input ack-note"),
                     html.Button(t("ack_button", lang), id="ack-button", n_clicks=0, className="ack-button"),

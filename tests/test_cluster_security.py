@@ -20,6 +20,8 @@ from cockpit.store import migrate
 from cockpit.ports import free_port
 from cockpit.store.cluster import FIRST_PORT, HBA, ManagedCluster, find_bin_dir
 from conftest import run_cli
+from cockpit.access import scope
+from cockpit.access.people import Person
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +94,13 @@ def test_the_app_role_reads_and_nothing_more(cluster):
                  + (SELECT count(*) FROM pg_proc WHERE proowner = r.oid)
             FROM pg_roles r WHERE r.rolname = current_user""").fetchone()[0]
         assert owns == 0
+        # row-level security: no scope set, no rows; the whole city's scope, every row
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+        conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 500
+        with pytest.raises(errors.InsufficientPrivilege):  # personal data: not even with every row
+            conn.execute("SELECT reporter_phone FROM events")
+        conn.rollback()
         for sql, error in [
             ("COPY (SELECT 1) TO PROGRAM 'true'", errors.InsufficientPrivilege),
             ("CREATE TABLE public.intruder (x int)", errors.InsufficientPrivilege),
@@ -108,6 +116,7 @@ def test_the_writer_stores_events_and_nothing_more(cluster):
     with _connect(cluster, "cockpit_writer", cluster.secret("writer")) as conn:
         assert conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
                             "WHERE rolname = current_user").fetchone() == (False, False, False)
+        conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")  # as its engine connects
         # what the importer and the triggers of events do, as this role (rolled back)
         with conn.transaction(force_rollback=True):
             made = conn.execute("""
@@ -150,10 +159,13 @@ def test_the_web_app_uses_the_app_role(cluster, monkeypatch):
         assert conn.execute(sa.text("SELECT current_user")).scalar() == "cockpit_app"
     with store.connect(eng) as conn:
         assert conn.execute(sa.text("SELECT current_user")).scalar() == "cockpit_app"
+        scope.apply(conn, Person("leader", "user", "leader"))  # what each request does first
         assert unit_kpi(conn, "440300", Period.parse(None, None, settings().timezone))["volume"] > 0
     # an operator's store: the one URL they give, for the app too
     monkeypatch.setenv("COCKPIT_DATABASE_URL", "postgresql://someone@db.example:5432/city")
     assert store.app_database_url() == store.database_url() == "postgresql://someone@db.example:5432/city"
+    monkeypatch.setenv("COCKPIT_APP_DATABASE_URL", "postgresql://reader@db.example:5432/city")
+    assert store.app_database_url() == "postgresql://reader@db.example:5432/city"  # what serve needs there
     assert store.writer_database_url() is None  # writing through the API is then off ...
     monkeypatch.setenv("COCKPIT_WRITER_DATABASE_URL", "postgresql://writer@db.example:5432/city")
     assert store.writer_database_url() == "postgresql://writer@db.example:5432/city"  # ... unless given

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+
+from conftest import signed_in_client
 import sqlalchemy as sa
 
 from cockpit import context
@@ -47,10 +49,10 @@ def test_the_app_resolves_the_store_once_not_per_request(demo_url, use_store, mo
     from cockpit.callbacks.app import create_app
 
     app = create_app()
+    c = signed_in_client(app)
     monkeypatch.setattr("cockpit.config.settings", counting_settings)
     monkeypatch.setattr("cockpit.store.database.settings", counting_settings)
     monkeypatch.setattr(cluster.ManagedCluster, "url", lambda *a, **k: pytest.fail("store resolved again"))
-    c = app.server.test_client()
     for _ in range(3):
         assert c.get("/geo/_root.json").status_code == 200
     assert calls == []

@@ -185,28 +185,31 @@ def test_opening_a_surge_drills_into_its_unit_and_the_english_page_explains_it_i
 
 def test_acknowledging_writes_the_store_and_another_screen_follows(dash_duo, warned):
     url, w = warned
-    start(dash_duo, "/")
+    start(dash_duo, "/", role="duty")
     wait_listed(dash_duo, [w["recurrence"], w["cluster"], w["surge"]], "no warnings")
     dash_duo.find_element(f"#warnings-list [data-warning='{w['surge']}']").click()
     dash_duo.wait_for_element("#ack-who", timeout=10)
     dash_duo._wait_for(lambda d: d.find_element(By.ID, "warning-detail").is_displayed(), timeout=10, msg="not opened")
     ack = dash_duo.find_element("#ack-button")
-    ack.click()  # no name: refused, nothing written
-    dash_duo.wait_for_contains_text("#ack-status", t("ack_who", "zh"), timeout=10)
+    # who acknowledges is the signed-in account, shown and not typed
+    who = dash_duo.find_element("#ack-who")
+    assert who.get_attribute("value").startswith("test-duty") and not who.is_enabled()
     assert table(url)[2].state == "new"
-    dash_duo.find_element("#ack-who").send_keys("王值班")
     dash_duo.find_element("#ack-note").send_keys("已派网格员核查")
     ack.click()
     dash_duo.wait_for_text_to_equal("#ack-status", t("ack_done", "zh"), timeout=10)
     with store.engine(url).connect() as conn:
         row = conn.execute(sa.text("SELECT state, acknowledged_by, acknowledged_at, note FROM warnings WHERE id = :i"),
                            {"i": w["surge"]}).one()
-    assert (row.state, row.acknowledged_by, row.note) == ("acknowledged", "王值班", "已派网格员核查")
+    assert (row.state, row.acknowledged_by, row.note) == ("acknowledged", who.get_attribute("value"), "已派网格员核查")
     assert row.acknowledged_at is not None
     dash_duo._wait_for(lambda d: {x["id"]: x["state"] for x in listed(dash_duo)}.get(w["surge"]) == "acknowledged",
                        timeout=10, msg="the list never showed the acknowledgement")
     assert dash_duo.find_element("#warnings-badge").get_attribute("data-new") == "0"  # its grid has no other
-    assert "王值班" in dash_duo.find_element("#warning-ack-state").text
+    assert who.get_attribute("value") in dash_duo.find_element("#warning-ack-state").text
+    with store.engine(url).connect() as conn:  # on the record
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'warning_acknowledge' "
+                                    "AND (detail->>'warning')::int = :i"), {"i": w["surge"]}).scalar() == 1
 
     # another screen: the wall lists the city's warnings; one acknowledged in the store elsewhere follows
     dash_duo.wait_for_page(f"{dash_duo.server_url}/wall?rotate=0")

@@ -205,7 +205,7 @@ def test_screens_fit_1920_and_3840_without_scrollbars(dash_duo, live_url):
 
 
 @pytest.fixture
-def own_cluster(tmp_path, use_store):
+def own_cluster(tmp_path, use_store, monkeypatch):
     """A managed PostgreSQL of the test's own, to stop and start under a watching wall."""
     cluster = ManagedCluster(tmp_path / "outage")
     url = cluster.up()
@@ -214,6 +214,7 @@ def own_cluster(tmp_path, use_store):
     migrate.upgrade(store.engine(url))
     load_demo(store.engine(url), now=datetime.now(timezone.utc), progress=lambda _: None, **LIVE_DEMO)
     use_store(url)
+    monkeypatch.setenv("COCKPIT_APP_DATABASE_URL", cluster.url("app"))  # its own app role
     yield cluster, url
     changes.stop_all()
     store.forget_engines()

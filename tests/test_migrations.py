@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from cockpit import store
+from cockpit.access import policies
 from cockpit.metrics import changes, heat, rollup  # heat and rollup register their tables on the metadata
 from cockpit.store import migrate, triggers
 from cockpit.store.migrate import MIGRATIONS, include_object
@@ -33,7 +34,8 @@ TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+(\w+)\s.*?\sON\s+(\w+)\s", re.I | re.S
 
 def expected_sql() -> list[str]:
     """Every function and trigger the code means a store at head to have, as today's code writes it."""
-    return triggers.install_sql() + rollup.install_sql() + heat.install_sql() + changes.install_sql()
+    return (triggers.install_sql() + rollup.install_sql() + heat.install_sql() + changes.install_sql()
+            + policies.install_sql())
 
 
 def _ours(oid: str) -> str:

@@ -184,7 +184,7 @@ audit_log = sa.Table(
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.clock_timestamp()),
     sa.Column("actor", sa.Text, nullable=False),
-    sa.Column("actor_kind", sa.Text, nullable=False, comment="user, wall, api, cli or sql"),
+    sa.Column("actor_kind", sa.Text, nullable=False),  # user, wall, api, cli or sql
     sa.Column("address", sa.Text),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("unit_code", sa.Text),
