@@ -515,3 +515,86 @@ def test_the_heat_of_a_counts_only_a_events(app, officer, city, demo_url):
                            f"B's events inside A's box {foreign}")
     assert own > 0 and total > 0
     assert total <= own, f"heat weight {total} > A's own events {own} (B's events inside A's box: {foreign})"
+
+
+# --- warnings: none in the demo, so a small city of its own ----------------------------------------
+
+def _warn(conn, kind: str, unit: str, observed: int, units: list[str] | None = None) -> int:
+    ids = [conn.execute(sa.text("SELECT id FROM units WHERE code = :c"), {"c": c}).scalar() for c in units or []]
+    detail = json.dumps({"units": ids} if ids else {})
+    return conn.execute(sa.text("""
+        INSERT INTO warnings (kind, unit_id, "window", window_start, window_end, observed, expected, p_value,
+                              detail, key, first_seen, last_seen)
+        VALUES (:k, (SELECT id FROM units WHERE code = :u), '24h', now() - interval '1 day', now(), :o, 2.0, 0.001,
+                CAST(:d AS jsonb), :key, now(), now()) RETURNING id"""),
+        {"k": kind, "u": unit, "o": observed, "d": detail, "key": f"{kind}:{unit}"}).scalar()
+
+
+def test_warnings_of_another_district_stay_there(empty_url, use_store, databases):
+    from conftest import FOUR_GRIDS, box_city
+    from cockpit.callbacks.app import create_app
+    from cockpit.layouts.warnings import item_id
+
+    box_city(empty_url, FOUR_GRIDS)
+    with store.engine(empty_url).begin() as conn:
+        own = _warn(conn, "surge", "G11", 31)
+        foreign = _warn(conn, "surge", "G21", 47)
+        cluster = _warn(conn, "cluster", "G12", 58, ["G12", "G22"])  # its top unit is D1's, a member is D2's
+    use_store(empty_url)
+    app = create_app()
+    officer = signed_in_client(app, "officer", "D1")
+    secrets = ("东区", "G21", "G22", '"D2"')
+    refresh = next(k for k in app.callback_map if k.startswith("..warnings-list.children"))
+
+    def panel(unit):
+        view = {"unit": unit, "level": "district", "leaf": False, "first": "2026-01-01", "last": "2026-12-31"}
+        return _post(officer, forge(app, refresh, lambda cid, prop: view if cid == "view" else None))
+
+    r = panel("D1")
+    text = _text(r)
+    TRIED["routes"].append(f"callback warnings panel view=D1 (own city) -> {r.status_code}")
+    assert r.status_code == 200 and "西区第1网格" in text, text[:300]
+    assert not [s for s in secrets if s in text], [s for s in secrets if s in text]
+    shown = r.get_json()["response"]
+    assert sorted(f["properties"]["code"] for f in shown["warning-outlines"]["data"]["features"]) == ["G11", "G12"]
+    for unit in ("D2", "G21"):
+        rb, rn = panel(unit), panel(NO_SUCH)
+        TRIED["routes"].append(f"callback warnings panel view={unit} -> {rb.status_code}")
+        assert (rb.status_code, _text(rb)) == (rn.status_code, _text(rn).replace(NO_SUCH, unit))
+        assert not [s for s in secrets if s in _text(rb)]
+    # the wall's list (the officer's own subtree)
+    wall = next(k for k in app.callback_map if k.startswith("..wall-warnings.children"))
+    r = _post(officer, forge(app, wall, lambda cid, prop: None))
+    TRIED["routes"].append(f"callback wall warnings -> {r.status_code}")
+    assert r.status_code == 200 and "西区第1网格" in _text(r) and not [s for s in secrets if s in _text(r)]
+    # opening another district's warning (the pattern-matching callback, with a concrete id)
+    opener = next(k for k in app.callback_map if k.startswith("..warning-open.data"))
+
+    def open_one(wid):
+        body = {"output": opener, "outputs": _outputs(opener),
+                "inputs": [[{"id": item_id(wid), "property": "n_clicks", "value": 1}]],
+                "state": [{"id": "lang", "property": "data", "value": "en"}],
+                "changedPropIds": [json.dumps(item_id(wid), separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+        return _post(officer, body)
+
+    mine = open_one(own)
+    assert mine.status_code == 200 and "西区第1网格" in _text(mine), _text(mine)[:300]
+    rb, rn = open_one(foreign), open_one(NO_WARNING)
+    TRIED["routes"].append(f"callback open warning of D2 (pattern-matching id, concrete) -> {rb.status_code}")
+    assert (rb.status_code, _text(rb)) == (rn.status_code, _text(rn).replace(str(NO_WARNING), str(foreign)))
+    assert not [s for s in secrets if s in _text(rb)]
+    # the cluster reaching into D2: its events and chart are D1's only
+    r = open_one(cluster)
+    assert r.status_code == 200 and not [s for s in secrets if s in _text(r)]
+    # acknowledging another district's warning: refused like an unknown one, nothing changed
+    ack = next(k for k in app.callback_map if k.startswith("..ack-status.children"))
+
+    def acknowledge(wid):
+        values = {"ack-button": 1, "warning-open": {"id": wid, "unit": "G21", "kind": "surge"}, "ack-who": "x",
+                  "ack-note": "seen", "lang": "en"}
+        return _post(officer, forge(app, ack, lambda cid, prop: values.get(cid)))
+    rb, rn = acknowledge(foreign), acknowledge(NO_WARNING)
+    TRIED["routes"].append(f"callback acknowledge warning of D2 -> {rb.status_code}")
+    assert (rb.status_code, _text(rb)) == (rn.status_code, _text(rn).replace(str(NO_WARNING), str(foreign)))
+    with store.engine(empty_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT state FROM warnings WHERE id = :i"), {"i": foreign}).scalar() == "new"
