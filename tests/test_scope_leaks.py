@@ -186,7 +186,8 @@ def _plan(app) -> tuple[list[str], list[tuple[str, str]]]:
     for key, entry in app.callback_map.items():
         specs = entry["inputs"] + entry["state"]
         if any(_is_pattern(s["id"]) for s in specs) or any(_is_pattern(o["id"]) for o in _outputs(key)):
-            skipped.append((key, "pattern-matching id: the browser sends concrete ids of items it drew"))
+            skipped.append((key, "pattern-matching id: the browser sends concrete ids of items it drew "
+                                 "(tried with concrete ids in test_warnings_of_another_district_stay_there)"))
         elif entry.get("callback") is None:
             skipped.append((key, "clientside: runs in the browser, the server has no answer for it"))
         else:
