@@ -46,7 +46,7 @@ def status(exc: BaseException) -> int:
     return 400  # BadRequest and any other CockpitError: the user's input
 
 
-def _note_denial(exc: BaseException) -> None:
+def note_denial(exc: BaseException) -> None:
     """A unit outside the asker's scope was asked for: answered like an unknown unit, but on the
     record (once per error, however many places show it)."""
     from cockpit.access import audit
@@ -68,7 +68,7 @@ def _note_denial(exc: BaseException) -> None:
 
 def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
     """One line for the screen; logs the detail of anything internal."""
-    _note_denial(exc)
+    note_denial(exc)
     if not _internal(exc):
         return str(exc)
     detail = first_line(exc) if isinstance(exc, (SQLAlchemyError, psycopg.Error)) else str(exc)
@@ -82,7 +82,7 @@ def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
 def register(server: flask.Flask) -> None:
     """Routes that raise get a JSON answer with the mapped status and message."""
     def answer(exc: Exception):
-        _note_denial(exc)
+        note_denial(exc)
         code = status(exc)
         headers = {"WWW-Authenticate": 'Bearer realm="cockpit"'} if code == 401 else {}
         body = {"error": message(exc, "en", flask.request.path)}

@@ -22,7 +22,8 @@ from cockpit.access.people import Person
 from cockpit.callbacks import errors, signin
 from cockpit.callbacks.context import set_person
 
-OPEN = ("/login", "/logout", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/api/", "/tiles/")
+OPEN = ("/assets/", "/_dash-component-suites/", "/api/", "/tiles/")
+OPEN_EXACT = ("/login", "/logout", "/_favicon.ico")  # not "/loginx", "/login/…": Dash's catch-all would answer
 # What a wall page needs besides its own callbacks: Dash's layout and callback list, the map.
 WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/")
 WALL_PAGE = "/wall"
@@ -70,7 +71,7 @@ def register(app: Dash, wall_tree) -> None:
     @server.before_request
     def guard():
         path = relative(flask.request.path)
-        if path.startswith(OPEN):
+        if path in OPEN_EXACT or path.startswith(OPEN):
             return None
         try:
             answer = signin.redeem_from_url()

@@ -15,11 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit.errors import CockpitError
 from cockpit.store.database import first_line
-from cockpit.metrics.heat import clipped_to, WINDOWS, heat
+from cockpit.metrics.heat import WINDOWS, heat
 from cockpit.ui.i18n import t
 from cockpit.metrics.kpi import unit_by_code
 from cockpit.metrics.live_view import TICKER_SIZE
 
+from cockpit.callbacks import errors
 from cockpit.callbacks.context import context
 from cockpit.layouts import live_parts as live_layout
 from cockpit.layouts.live_parts import lid
@@ -34,7 +35,9 @@ def paused_badge(since: datetime, tz, lang: str) -> tuple[str, str]:
 
 
 def log_failure(exc: Exception) -> None:
-    """A refresh could not read the store: the screen keeps its last picture."""
+    """A refresh could not read the store (or was asked for a unit it may not see): the screen
+    keeps its last picture."""
+    errors.note_denial(exc)
     if not isinstance(exc, (CockpitError, SQLAlchemyError)):
         log.exception("live refresh failed", exc_info=exc)
         return
@@ -174,10 +177,11 @@ def _heat(window, step, unit, lang):
     try:
         ctx = context()
         with ctx.connect() as conn:
-            payload = heat(conn, unit_by_code(conn, unit).id, span, end)
-            if not ctx.person.city_wide:
-                payload = clipped_to(conn, payload, ctx.person.scope_code)
+            # Someone who sees one subtree gets the heat of raw events (exact under the events
+            # policy): the rollup's cells cover a whole bounding box, a neighbour's edge too.
+            payload = heat(conn, unit_by_code(conn, unit).id, span, end, plain=not ctx.person.city_wide)
     except (CockpitError, SQLAlchemyError) as exc:
+        errors.note_denial(exc)
         log.warning("heat failed: %s", first_line(exc) if isinstance(exc, SQLAlchemyError) else exc)
         return no_update, no_update
     payload["live"] = not step

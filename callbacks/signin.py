@@ -96,9 +96,12 @@ def _begin(person: Person) -> None:
 
 
 def _safe_next(target: str | None, prefix: str) -> str:
-    """Only a path of this site (never an address elsewhere)."""
+    """Only a path of this site (never an address elsewhere). Browsers read a backslash as a
+    slash ("/\\evil.example" is "//evil.example") and drop tabs and newlines: none is let through."""
     parts = urlsplit(target or "")
     if parts.scheme or parts.netloc or not (target or "").startswith("/") or target.startswith("//"):
+        return prefix
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7f for c in target):
         return prefix
     return target
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
-import shapely
 import sqlalchemy as sa
 
 from cockpit.store.schema import metadata
@@ -247,22 +245,6 @@ def heat(conn: sa.Connection, unit_id: int, window: timedelta, end: datetime | N
     points = [[round(oy + (r.gy + 0.5) * cell, DECIMALS), round(ox + (r.gx + 0.5) * cell, DECIMALS), r.n]
               for r in rows]
     return _payload(start, end, cell, points)
-
-
-def clipped_to(conn: sa.Connection, payload: dict, unit_code: str) -> dict:
-    """The payload with only the cells whose centre lies inside a unit's boundary. For a reader
-    who sees one subtree: the rollup's row-level policy admits the cells of that subtree's
-    bounding box (migration 0011), which also cover a neighbour's edge."""
-    wkb = conn.execute(sa.text("SELECT ST_AsBinary(geom) FROM units WHERE code = :c AND geom IS NOT NULL"),
-                       {"c": unit_code}).scalar()
-    points = payload["points"]
-    if wkb is None or not points:
-        kept = []
-    else:
-        xy = np.asarray([(p[1], p[0]) for p in points], dtype=float)
-        inside = shapely.contains_xy(shapely.from_wkb(bytes(wkb)), xy[:, 0], xy[:, 1])
-        kept = [p for p, ok in zip(points, inside) if ok]
-    return {**payload, "points": kept, "events": sum(p[2] for p in kept), "max": max((p[2] for p in kept), default=0)}
 
 
 def _plain(conn: sa.Connection, box, start: datetime, end: datetime, across: int) -> dict:
