@@ -24,7 +24,7 @@ def _browser():
 
 def _get(opener, url: str) -> tuple[int, bytes]:
     try:
-        with opener.open(url, timeout=10) as r:
+        with opener.open(url, timeout=30) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
