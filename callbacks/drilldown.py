@@ -271,7 +271,7 @@ def register(app: Dash) -> None:
         if not person().may_reveal:
             return t("reveal_not_allowed", lang)
         try:
-            with context().connect() as conn:
+            with context().connect_primary() as conn:  # it writes its audit row
                 name, phone = contacts.reveal(conn, int(event_id), reason)
         except Exception as exc:  # noqa: BLE001 — no reason, not allowed, not in scope: one line
             return errors.message(exc, lang, "reveal")

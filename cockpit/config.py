@@ -8,6 +8,9 @@ COCKPIT_APP_DATABASE_URL  with COCKPIT_DATABASE_URL: the same store as the role 
                       as, which must not own the tables nor bypass row-level security (README
                       "Users, roles and scope"); `cockpit serve` refuses a role that would see
                       every district. The managed cluster has its own (cockpit_app).
+COCKPIT_READ_URL      a streaming replica of the store, as the web app's role: the screens read
+                      from it; sign-ins, the audit log and the change feed (LISTEN does not work
+                      on a standby) stay on the store itself (docs/scaling.md)
 COCKPIT_STATE_DIR     where the managed cluster lives (default: <repo>/.cockpit)
 COCKPIT_TIMEZONE      the city's local time zone (default Asia/Shanghai)
 COCKPIT_LANG          zh (default) or en
@@ -76,6 +79,7 @@ class Settings:
     rank_min_volume: int = 30
     hotspot: "HotspotSettings" = None  # type: ignore[assignment]
     app_database_url: str | None = None
+    read_url: str | None = None
     secret_key: str | None = None
     session_idle_minutes: int = 30
     auth_header: str | None = None
@@ -190,6 +194,7 @@ def settings() -> Settings:
         rank_min_volume=_whole("COCKPIT_RANK_MIN_VOLUME", 30, "a whole number of events (0: rank every unit with events)"),
         hotspot=hotspot_settings(),
         app_database_url=os.environ.get("COCKPIT_APP_DATABASE_URL") or None,
+        read_url=os.environ.get("COCKPIT_READ_URL") or None,
         secret_key=os.environ.get("COCKPIT_SECRET_KEY") or None,
         session_idle_minutes=_whole("COCKPIT_SESSION_IDLE_MINUTES", 30, "a whole number of minutes, at least 1", 1),
         auth_header=(os.environ.get("COCKPIT_AUTH_HEADER") or "").strip() or None,

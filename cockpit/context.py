@@ -20,7 +20,7 @@ from cockpit.access import audit, scope
 from cockpit.access.people import Person
 from cockpit.config import Settings, settings as read_settings
 from cockpit.errors import NotConfigured
-from cockpit.store import database
+from cockpit.store import database, replica
 
 
 @dataclass
@@ -29,6 +29,8 @@ class Context:
     url: str  # libpq URL of the store (with its password: never shown, see database.describe)
     engine: Engine = field(repr=False)
     writer_url: str | None = field(default=None, repr=False)  # None: writing is not configured
+    # A streaming replica the views read from (COCKPIT_READ_URL); None: they read `engine`.
+    reader: Engine | None = field(default=None, repr=False)
     _writer: Engine | None = field(default=None, init=False, repr=False)
     _writer_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -37,6 +39,19 @@ class Context:
         """A connection whose connection failures are StoreUnavailable. As the web's role it sees
         no per-unit row until a scope is put on it: use `for_person(...).connect()`."""
         with database.connect(self.engine) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def connect_read(self) -> Iterator[sa.Connection]:
+        """A connection for the views' reads: the replica when there is one, caught up with what
+        the change feed has announced (a screen refreshed by a new token must find the change
+        there), else the store itself. Writes (the audit log, sign-ins) never come here."""
+        if self.reader is None:
+            with self.connect() as conn:
+                yield conn
+            return
+        with database.connect(self.reader) as conn:
+            replica.wait_for(conn, self.feed.lsn)
             yield conn
 
     def for_person(self, person: Person, address: str | None = None) -> "Scoped":
@@ -101,14 +116,22 @@ class Scoped:
     @contextlib.contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         """A connection in one transaction that sees the person's subtree only (row-level
-        security); the scope ends with the transaction."""
+        security); the scope ends with the transaction. It reads from the replica when there
+        is one: use `connect_primary` for anything that writes."""
+        with self.base.connect_read() as conn:
+            scope.apply(conn, self.person, self.address)
+            yield conn
+
+    @contextlib.contextmanager
+    def connect_primary(self) -> Iterator[sa.Connection]:
+        """The same, on the store itself (a reveal and the audit log write)."""
         with self.base.connect() as conn:
             scope.apply(conn, self.person, self.address)
             yield conn
 
     def audit(self, action: str, **fields) -> None:
         """One audit row, committed on its own (whatever happens to the request after)."""
-        with self.connect() as conn:
+        with self.connect_primary() as conn:
             audit.record(conn, self.person, action, address=self.address, **fields)
             conn.commit()
 
@@ -119,7 +142,10 @@ def for_web(s: Settings | None = None, url: str | None = None) -> Context:
     url = url or database.app_database_url(s)
     eng = database.make_engine(url, pool_size=s.pool_size, max_overflow=s.pool_overflow,
                                statement_timeout=s.statement_timeout, application_name="cockpit-web")
-    return Context(s, url, eng, writer_url=database.writer_database_url(s))
+    reader = database.make_engine(s.read_url, pool_size=s.pool_size, max_overflow=s.pool_overflow,
+                                  statement_timeout=s.statement_timeout,
+                                  application_name="cockpit-web-read") if s.read_url else None
+    return Context(s, url, eng, writer_url=database.writer_database_url(s), reader=reader)
 
 
 def for_admin(s: Settings | None = None, url: str | None = None) -> Context:

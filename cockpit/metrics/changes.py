@@ -50,6 +50,10 @@ WATERMARK = ("SELECT 'w' || coalesce((SELECT max(id) FROM events), 0) || '.' "
              "|| coalesce((SELECT max(id) FROM event_transitions), 0)")
 
 
+# Where the primary's WAL is when a change is heard: a replica that has replayed this far has it.
+LSN = "SELECT pg_current_wal_lsn()::text"
+
+
 class ChangeFeed:
     """One LISTEN connection kept open in a daemon thread; see the module docstring."""
 
@@ -58,6 +62,7 @@ class ChangeFeed:
         self.poll_seconds = poll_seconds
         self._lock = threading.Condition()
         self.token: str | None = None
+        self.lsn: str | None = None  # the primary's WAL position with the token (cockpit/store/replica.py)
         self.down_since: datetime | None = None  # UTC; None while connected
         self.error: str | None = None
         self._stop = threading.Event()
@@ -112,11 +117,11 @@ class ChangeFeed:
                     # 0011) this connection sees every row; it reads nothing but two ids
                     conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
                     token = conn.execute(WATERMARK).fetchone()[0]
-                    self._set(token=token, down_since=None, error=None)
+                    self._set(token=token, lsn=conn.execute(LSN).fetchone()[0], down_since=None, error=None)
                     pause = RETRY_FIRST
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=self.poll_seconds):
-                            self._set(token=note.payload)
+                            self._set(token=note.payload, lsn=conn.execute(LSN).fetchone()[0])
                         conn.execute("SELECT 1")  # notices a server that went away while idle
             except psycopg.Error as exc:
                 first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
