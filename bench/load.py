@@ -19,7 +19,7 @@ off (COCKPIT_VIEW_CACHE=0: every screen computes its own view, the plain way). E
     RESULT clients=<N> p95_ms=<p95 over all requests> errors=<n> rps=<r>
     RESULT plain_p95_ms=<cache off> plain_errors=<n> plain_rps=<r> ratio=<plain p95 / ours>
 An error is any answer but 200/204, or none within 10 s. Also prints p95 per kind of request and
-the server's CPU, to say where time goes.
+the CPU of the server, the store and this load generator, to say where time goes.
 """
 from __future__ import annotations
 
@@ -91,6 +91,28 @@ def store_url(given: str | None) -> tuple[str, str]:
 def app_url(url: str) -> str:
     app = sa.make_url(ManagedCluster(settings().state_dir).url(role="app"))
     return sa.make_url(url).set(username=app.username, password=app.password).render_as_string(hide_password=False)
+
+
+def cpu_of(procs: list) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def database_processes(url: str) -> list:
+    """The store's server processes (its backends included), when it runs on this machine."""
+    with store.engine(url).connect() as conn:
+        data = conn.execute(sa.text("SELECT current_setting('data_directory')")).scalar()
+    try:
+        pid = int(Path(data, "postmaster.pid").read_text().split()[0])
+        return [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except (OSError, psutil.Error, ValueError):
+        return []
 
 
 class Recorder:
@@ -247,16 +269,17 @@ def run(clients: int, seconds: float, url: str, cache: bool) -> dict:
         with rec.lock:
             rec.times.clear()
             rec.errors = 0
-        procs = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
-        cpu0 = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+        groups = {"server": [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)],
+                  "store": database_processes(url), "clients": [psutil.Process()]}
+        cpu0 = {k: cpu_of(v) for k, v in groups.items()}
         started = time.monotonic()
         time.sleep(seconds)
+        cpu = {k: cpu_of(v) - cpu0[k] for k, v in groups.items()}
         with rec.lock:
             times = {k: list(v) for k, v in rec.times.items()}
             errors = rec.errors
             first_errors = list(rec.first_errors)
         elapsed = time.monotonic() - started
-        cpu = sum(p.cpu_times().user + p.cpu_times().system for p in procs) - cpu0
         stop.set()
         for t in threads:
             t.join(TIMEOUT + 2)
@@ -270,14 +293,15 @@ def run(clients: int, seconds: float, url: str, cache: bool) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
     every = [ms for v in times.values() for ms in v]
-    return {"p95": p95(every), "errors": errors, "rps": len(every) / elapsed, "cpu": 100 * cpu / elapsed,
+    return {"p95": p95(every), "errors": errors, "rps": len(every) / elapsed, "cpu": {k: 100 * v / elapsed for k, v in cpu.items()},
             "kinds": {k: (len(v), p95(v)) for k, v in sorted(times.items())}, "first_errors": first_errors}
 
 
 def show(label: str, r: dict) -> None:
     kinds = "  ".join(f"{k} n={n} p95={ms:.0f}ms" for k, (n, ms) in r["kinds"].items())
-    print(f"{label}: p95 {r['p95']:.0f} ms, {r['errors']} errors, {r['rps']:.0f} req/s, server CPU "
-          f"{r['cpu']:.0f} % (2 cores = 200 %)\n    {kinds}", flush=True)
+    cpu = ", ".join(f"{k} {v:.0f} %" for k, v in r["cpu"].items())
+    print(f"{label}: p95 {r['p95']:.0f} ms, {r['errors']} errors, {r['rps']:.0f} req/s; CPU (2 cores = 200 %, "
+          f"load average {os.getloadavg()[0]:.1f}): {cpu}\n    {kinds}", flush=True)
     for e in r["first_errors"]:
         print(f"    error: {e}", flush=True)
 
