@@ -120,3 +120,41 @@ def test_worker_processes_share_one_computation(tmp_path):
         p.join(10)
     assert [a for a, _ in answers] == ["view"] * 4
     assert sum(n for _, n in answers) == 1
+
+
+def test_a_district_officer_never_gets_the_citys_cached_view(demo_url, use_store):
+    """Through the app: the city-wide admin's drill-down fills the cache first; an officer of one
+    district asking the same question gets their own view, the same as with no cache at all."""
+    import sqlalchemy as sa
+
+    from conftest import signed_in_client
+    from cockpit import store
+    from cockpit.callbacks.app import create_app
+    from cockpit.metrics import viewcache
+
+    use_store(demo_url)
+    with store.engine(demo_url).connect() as conn:
+        district = conn.execute(sa.text("SELECT code FROM units WHERE level = 'district' ORDER BY code LIMIT 1")).scalar()
+    app = create_app()
+    key = next(k for k, v in app.callback_map.items() if "view.data" in k and v["inputs"][0]["id"] == "query")
+    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1))) for p in key[2:-2].split("...")]
+
+    def render(client):
+        answer = client.post("/_dash-update-component", json={
+            "output": key, "outputs": outputs, "inputs": [{"id": "query", "property": "data", "value": "period=7d"}],
+            "state": [{"id": "map-kpi", "property": "value", "value": None}, {"id": "lang", "property": "data", "value": "en"}],
+            "changedPropIds": ["query.data"]})
+        assert answer.status_code == 200
+        return answer.get_json()["response"]
+
+    admin, officer = signed_in_client(app), signed_in_client(app, "officer", district)
+    city = render(admin)
+    assert render(admin) == city  # the second ask: from the cache
+    theirs = render(officer)
+    assert theirs["kpi-volume"] != city["kpi-volume"] or theirs["store-status"] != city["store-status"]
+    cache = viewcache.shared(app.server.extensions["cockpit"].settings.state_dir)
+    cache.enabled = False
+    try:
+        assert render(officer) == theirs  # what the officer sees with no cache at all
+    finally:
+        cache.enabled = True
