@@ -158,3 +158,12 @@ def test_a_district_officer_never_gets_the_citys_cached_view(demo_url, use_store
         assert render(officer) == theirs  # what the officer sees with no cache at all
     finally:
         cache.enabled = True
+
+
+def test_a_state_folder_it_cannot_write_leaves_a_cache_per_process(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    cache, calls = ViewCache(blocked / "viewcache"), []
+    key = view_key("1:w1.1", "db", "*", "wall", None)
+    assert cache.get(key, _slow(calls, "v")) == "v" and cache.get(key, _slow(calls, "v")) == "v"
+    assert cache.directory is None and len(calls) == 1

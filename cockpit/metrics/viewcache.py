@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import pickle
 import tempfile
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MAX_AGE = 30.0  # seconds an answer may serve while the store does not change
 MEMORY_ENTRIES = 256  # answers kept in each process's memory (a few per screen kind and scope)
@@ -66,9 +68,14 @@ class ViewCache:
         self._flights: dict[str, _Flight] = {}
         self._lock = threading.Lock()
         self._swept = 0.0
+        self._warned = False
         self.computed = 0  # computations this process ran (tests and the bench count them)
         if self.directory is not None:
-            (self.directory / "locks").mkdir(parents=True, exist_ok=True)
+            try:
+                (self.directory / "locks").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a read-only state folder: each process caches for itself
+                log.warning("view cache kept per process: cannot use %s: %s", self.directory, exc)
+                self.directory = None
 
     def get(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
         """The answer for `key` (whose first item is the change token), computed at most once per
@@ -122,7 +129,12 @@ class ViewCache:
             return self._compute(compute)
         path = self.directory / f"{name}.pickle"
         stripe = self.directory / "locks" / str(int(name[:8], 16) % STRIPES)
-        with open(stripe, "a+b") as lock:
+        try:
+            lock = open(stripe, "a+b")
+        except OSError as exc:  # the folder went away or became read-only: this process's memory only
+            self._trouble(exc)
+            return self._compute(compute)
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another worker computing this key: wait for it
             try:
                 found = self._read(path)
@@ -138,16 +150,24 @@ class ViewCache:
     def _read(self, path: Path) -> tuple[float, bytes] | None:
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
+            at = float(data[:20].decode())
+        except (OSError, ValueError):  # none yet, or not whole (a disk that filled up): compute
             return None
-        at = float(data[:20].decode())
         return (at, data[20:]) if time.time() - at < self.max_age else None
 
     def _write(self, path: Path, at: float, blob: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(f"{at:<20.6f}".encode()[:20] + blob)
-        os.replace(tmp, path)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(f"{at:<20.6f}".encode()[:20] + blob)
+            os.replace(tmp, path)
+        except OSError as exc:  # the answer still serves this process; the others compute their own
+            self._trouble(exc)
+
+    def _trouble(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("view cache in %s not shared between workers: %s", self.directory, exc)
 
     def _sweep(self) -> None:
         """Remove answer files older than max_age (their token is long gone or they aged out)."""
@@ -156,11 +176,15 @@ class ViewCache:
             if now - self._swept < SWEEP_EVERY:
                 return
             self._swept = now
-        for entry in os.scandir(self.directory):
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return
+        for entry in entries:
             try:
                 if entry.is_file() and now - entry.stat().st_mtime > 2 * self.max_age:
                     os.unlink(entry.path)
-            except FileNotFoundError:
+            except OSError:
                 pass  # another worker swept it first
 
 
