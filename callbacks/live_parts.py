@@ -2,8 +2,8 @@
 
 `tick` runs every second in every open screen and answers from memory (the process's
 ChangeFeed): no query unless the store changed, and a new token only if it names another store
-state than the page's (cockpit.metrics.changes.is_news), whichever worker answers. The pages' own refresh callbacks listen to
-`live-token` and send only what changed.
+state than the page's (cockpit.metrics.changes.is_news), whichever worker answers. The pages'
+own refresh callbacks listen to `live-token` and send only what changed.
 """
 from __future__ import annotations
 
