@@ -1,4 +1,5 @@
-"""What the drill-down page ("/") does. Thin: one unit_view (plus a grid's events) per view, no SQL.
+"""What the drill-down page ("/") does. Thin: one unit_view (plus a grid's events) per view, shared by
+every screen asking the same between two changes (cockpit.metrics.viewcache), no SQL.
 
 Flow: the URL is the state. Clientside callbacks (assets/cockpit_state.js) turn map clicks and
 control changes into URL changes and URL changes into control values and the "query" store (the
@@ -15,9 +16,10 @@ from dash.exceptions import PreventUpdate
 
 from cockpit.access import contacts
 from cockpit.errors import NotFound
-from cockpit.metrics import live_view
+from cockpit.metrics import live_view, viewcache
 from cockpit.metrics.unit_view import (MAX_GRID_EVENTS, Filters, category_groups, event_history, grid_events,
                                        period_of, unit_view)
+from cockpit.metrics.viewcache import view_key
 from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
@@ -94,6 +96,14 @@ LIVE = {
 }
 
 
+def _shared(ctx, kind: str, compute, unit: str | None, period, filters: Filters):
+    """A unit's view for (period, filters), computed once per change token and scope for every
+    screen asking (cockpit.metrics.viewcache)."""
+    key = view_key(ctx.feed.version, ctx.describe(), ctx.person.scope_key, kind, unit,
+                   period.first.isoformat(), period.end.isoformat(), str(period.tz), filters.group, filters.source)
+    return viewcache.shared(ctx.settings.state_dir).get(key, compute)
+
+
 def register(app: Dash) -> None:
     prefix = app.config.requests_pathname_prefix
 
@@ -147,11 +157,15 @@ def register(app: Dash) -> None:
         try:
             period = period_of(state.period, tz, state.first, state.last)
             filters = Filters(group=state.group, source=state.source)
-            with ctx.connect() as conn:
-                view = unit_view(conn, state.unit, period, filters)
-                leaf = not view["children"]
-                events = grid_events(conn, view["unit"]["code"], period, filters) if leaf else []
-                groups = category_groups(conn)
+
+            def compute():
+                with ctx.connect() as conn:
+                    view = unit_view(conn, state.unit, period, filters)
+                    events = grid_events(conn, view["unit"]["code"], period, filters) if not view["children"] else []
+                    return view, events, category_groups(conn)
+
+            view, events, groups = _shared(ctx, "unit", compute, state.unit, period, filters)
+            leaf = not view["children"]
         except Exception as exc:  # noqa: BLE001 — mapped to one line for the banner, detail logged
             return {**unchanged(RENDER), "status": errors.message(exc, lang, "drill-down view")}
 
@@ -218,10 +232,14 @@ def register(app: Dash) -> None:
         tz = ctx.timezone
         try:
             period = period_of(state.period, tz, state.first, state.last)
-            with ctx.connect() as conn:
-                numbers = live_view.unit_numbers(conn, state.unit, period,
-                                                 Filters(group=state.group, source=state.source))
-                events = live_view.latest_events(conn, numbers["id"])
+            filters = Filters(group=state.group, source=state.source)
+
+            def compute():
+                with ctx.connect() as conn:
+                    numbers = live_view.unit_numbers(conn, state.unit, period, filters)
+                    return numbers, live_view.latest_events(conn, numbers["id"])
+
+            numbers, events = _shared(ctx, "unit-live", compute, state.unit, period, filters)
         except Exception as exc:  # noqa: BLE001 — the badge follows from the change feed within a second
             live_parts.log_failure(exc)
             return unchanged(LIVE)

@@ -1,8 +1,9 @@
 """The live path both screens share: the change poll, the outage badge, heat and replay.
 
 `tick` runs every second in every open screen and answers from memory (the process's
-ChangeFeed): no query unless the store changed. The pages' own refresh callbacks listen to
-`live-token` and send only what changed.
+ChangeFeed): no query unless the store changed, and a new token only if it names another store
+state than the page's (cockpit.metrics.changes.is_news), whichever worker answers. The pages'
+own refresh callbacks listen to `live-token` and send only what changed.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cockpit.errors import CockpitError
 from cockpit.store.database import first_line
+from cockpit.metrics.changes import is_news
 from cockpit.metrics.heat import WINDOWS, heat
 from cockpit.ui.i18n import t
 from cockpit.metrics.kpi import unit_by_code
@@ -101,14 +103,19 @@ def register(app: Dash, page: str) -> None:
         except CockpitError:
             raise PreventUpdate
         if token is None:
-            f.wait_ready(3)
+            f.wait_ready(1)  # a page's first poll may meet a worker whose feed is starting
         if f.down_since is not None:
             if badge_class == PAUSED:
                 raise PreventUpdate  # already showing since when
             return no_update, *paused_badge(f.down_since, context().timezone, lang)
-        if f.token == token and badge_class != PAUSED:
+        ours = f.token
+        if ours is None:  # not read the store yet: no news, never a null token
             raise PreventUpdate
-        return f.token, t("live", lang), LIVE
+        if not is_news(ours, token):
+            if badge_class != PAUSED:
+                raise PreventUpdate
+            return no_update, t("live", lang), LIVE  # back from an outage, nothing changed meanwhile
+        return ours, t("live", lang), LIVE
 
     @app.callback(
         Output(i("heat-full"), "data"),

@@ -1,6 +1,7 @@
 """What the wall page ("/wall") does: refresh on every change token, rotate the focus, keep the
 last picture when the store goes away. Thin: one cockpit.metrics.live_view.wall_view per
-refresh, no SQL and no HTML here (layouts/wall.py builds the sections).
+change token, focus and scope, shared by every screen asking (cockpit.metrics.viewcache); no SQL
+and no HTML here (layouts/wall.py builds the sections).
 
 Each section (big numbers, focus, districts, lists) is sent only when what it shows changed:
 the page keeps a short signature of each in `wall-sigs`; the ticker travels as a Patch.
@@ -13,7 +14,9 @@ from datetime import datetime, timezone
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
+from cockpit.metrics import viewcache
 from cockpit.metrics.live_view import wall_view
+from cockpit.metrics.viewcache import view_key
 from cockpit.ui.i18n import LANGS
 
 from cockpit.callbacks.context import context
@@ -81,9 +84,14 @@ def register(app: Dash) -> None:
     def refresh(_token, focus, known, sigs, lang):
         ctx = context()
         tz = ctx.timezone
-        try:
+
+        def compute():
             with ctx.connect() as conn:
-                view = wall_view(conn, focus, tz)
+                return wall_view(conn, focus, tz)
+
+        try:
+            key = view_key(ctx.feed.version, ctx.describe(), ctx.person.scope_key, "wall", focus, str(tz))
+            view = viewcache.shared(ctx.settings.state_dir).get(key, compute)
         except Exception as exc:  # noqa: BLE001 — keep the last picture; the badge says since when
             log_failure(exc)
             return unchanged(REFRESH)

@@ -140,3 +140,99 @@ def test_the_ticker_dates_events_not_from_today_and_redraws_past_midnight():
     # the same day: nothing to send
     patch, same, _ = ticker_patch(events, shows, None, tz, "zh", today)
     assert same == shows and not isinstance(patch, list)
+
+
+def test_two_feeds_on_one_store_agree_on_the_token_after_each_write(databases, feeds):
+    """What two workers (or two servers) derive for the same store state: the same token, whether
+    the write moved an id or not, and however many notifications each one saw."""
+    from cockpit.demo.load import load_demo
+
+    url = databases.create("feeds2")
+    load_demo(store.engine(url), grids=10, events=100, days=2, progress=lambda _: None)
+    one = changes.ChangeFeed(url).start()
+    eng = store.engine(url)
+    try:
+        assert one.wait_ready(10)
+        with eng.begin() as conn:
+            conn.execute(INSERT, {"ext": "AGREE-1"})
+        moved = one.wait_change(one.token, 5)
+        two = changes.ChangeFeed(url).start()  # a worker that started after the write
+        assert two.wait_ready(10)
+        assert moved == two.token == "w101.{}".format(newest_transition(url))
+        with eng.begin() as conn:  # a write that moves no id
+            conn.execute(sa.text("UPDATE events SET status = 'dispatched' WHERE external_id = 'AGREE-1'"))
+        after = one.wait_change(moved, 5)
+        assert after != moved and two.wait_change(moved, 5) == after and after.startswith(moved + "~")
+        # a burst: every feed ends on the same watermark
+        for i in range(5):
+            with eng.begin() as conn:
+                conn.execute(INSERT, {"ext": f"AGREE-B{i}"})
+        deadline = time.monotonic() + 5
+        while (one.token, two.token) != (("w106.{}".format(newest_transition(url)),) * 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert one.token == two.token == "w106.{}".format(newest_transition(url))
+        assert one.version == two.version and one.version.endswith(":" + one.token)
+    finally:
+        one.stop()
+        if "two" in locals():
+            two.stop()
+
+
+def test_news_is_another_state_than_the_page_holds():
+    news = changes.is_news
+    assert not news(None, None) and not news(None, "w1.1")  # no token here yet: never a refresh
+    assert news("w1.1", None)  # a page's first token
+    assert not news("w1.1", "w1.1") and news("w2.1", "w1.1") and news("w1.1", "w9.9")  # reloaded: ids restart
+    assert news("w1.1~7", "w1.1") and not news("w1.1~7", "w1.1~7") and news("w1.1~8", "w1.1~7")
+    # a worker that connected after an id-less write holds the bare watermark: no news for the page
+    assert not news("w1.1", "w1.1~7")
+    assert changes.next_token("w1.1", "w1.2", "99") == "w1.2"
+    assert changes.next_token("w1.2", "w1.2", "99") == "w1.2~99"
+    assert changes.next_token("w1.2~98", "w1.2", "99") == "w1.2~99"
+
+
+def _tick(client, token):
+    body = {
+        "output": "..wall-live-token.data...wall-live-status.children...wall-live-status.className..",
+        "outputs": [{"id": "wall-live-token", "property": "data"}, {"id": "wall-live-status", "property": "children"},
+                    {"id": "wall-live-status", "property": "className"}],
+        "inputs": [{"id": "wall-live-tick", "property": "n_intervals", "value": 3}],
+        "state": [{"id": "wall-live-token", "property": "data", "value": token},
+                  {"id": "wall-live-status", "property": "className", "value": "live-status"},
+                  {"id": "lang", "property": "data", "value": "en"}],
+        "changedPropIds": ["wall-live-tick.n_intervals"],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_a_tick_before_the_feed_read_the_store_changes_nothing(empty_url, use_store, feeds):
+    """A worker whose feed has not read the store yet (here: its store answers nothing) says "no
+    change" (204), never a null token that would make the page refresh."""
+    import socket
+
+    from conftest import signed_in_client
+    from cockpit.callbacks.app import create_app
+
+    use_store(empty_url)
+    app = create_app()
+    client = signed_in_client(app)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers: the feed waits in its connect
+    try:
+        url = app.server.extensions["cockpit"].url
+        slow = changes.ChangeFeed(f"postgresql://x@127.0.0.1:{silent.getsockname()[1]}/none").start()
+        with changes._feeds_lock:
+            changes._feeds[url] = slow
+        assert slow.alive and slow.token is None
+        assert _tick(client, "w5.5").status_code == 204
+        assert _tick(client, None).status_code == 204
+        # once the feed has read the store, a page with another token learns the store's
+        with changes._feeds_lock:
+            changes._feeds.pop(url)
+        assert changes.feed_for(url).wait_ready(10)
+        answer = _tick(client, "w5.5")
+        assert answer.status_code == 200
+        assert answer.get_json()["response"]["wall-live-token"]["data"] == changes.feed_for(url).token
+    finally:
+        silent.close()

@@ -5,11 +5,20 @@ its transaction id; PostgreSQL delivers it when that transaction commits, so a l
 of a committed change within milliseconds and never of one that rolled back.
 
 Each server process keeps one LISTEN connection (ChangeFeed, a daemon thread). What it exposes
-is a *token*: the payload of the last notification, or, after (re)connecting, a watermark read
-from the store (newest event and transition ids). Every process listening to the same store
-holds the same token, so a browser may ask any worker "changed since <token>?" and the answer
-costs no query when nothing changed. If the store goes away the feed says since when, retries
-with a growing pause (capped), and on recovery moves the token so every screen refreshes.
+is a *token* naming the store's state: the store's own watermark (newest event and transition
+ids, WATERMARK), read on connecting and again after each notification. A burst of notifications
+costs one read: the feed waits DEBOUNCE for the burst to end, then reads once. Because the token
+comes from the store and not from which notification a process happened to see, every worker of
+every server derives the same token for the same state, so a browser may ask any worker "changed
+since <token>?" and the answer costs no query when nothing changed, and caches of computed views
+(cockpit.metrics.viewcache) can be keyed by it.
+
+A write that moves neither id (an UPDATE without a transition, a DELETE) still changes the
+state: then the token is the watermark with the notification's transaction id appended
+(`w12.40~981`); every feed that saw that notification derives the same. A feed that connected
+after it holds the bare watermark; `is_news` counts that as no news, so no screen refreshes for
+it. If the store goes away the feed says since when, retries with a growing pause (capped), and
+on recovery reads the watermark again: screens refresh if the store changed meanwhile.
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "cockpit_events"
 RETRY_FIRST, RETRY_MAX = 0.5, 8.0  # seconds between reconnection attempts: doubling, capped
+DEBOUNCE = 0.05  # seconds a burst of notifications may take before the one watermark read for all
 
 
 # what the trigger sends; a bulk import that runs with the triggers off sends it itself
@@ -54,6 +64,35 @@ WATERMARK = ("SELECT 'w' || coalesce((SELECT max(id) FROM events), 0) || '.' "
 LSN = "SELECT pg_current_wal_lsn()::text"
 
 
+def watermark_of(token: str | None) -> str | None:
+    """The watermark part of a token ("w12.40~981" -> "w12.40")."""
+    return None if token is None else token.split("~", 1)[0]
+
+
+def next_token(previous: str | None, watermark: str, txid: str | None) -> str:
+    """The token after a notification from transaction `txid`, the store's watermark then being
+    `watermark`: the watermark itself when it moved, else the watermark marked by the txid (the
+    store changed all the same)."""
+    if txid is None or watermark_of(previous) != watermark:
+        return watermark
+    return f"{watermark}~{txid}"
+
+
+def is_news(ours: str | None, theirs: str | None) -> bool:
+    """Whether a page holding token `theirs` must refresh for this process's token `ours`.
+
+    No token here yet: no news (a worker that has not read the store never makes screens
+    refresh). Another watermark: news, in either direction (a reloaded store restarts its ids).
+    The same watermark: news only if we know of a later id-less write the page does not.
+    """
+    if ours is None:
+        return False
+    if theirs is None or watermark_of(ours) != watermark_of(theirs):
+        return True
+    mark = ours.partition("~")[2]
+    return bool(mark) and mark != theirs.partition("~")[2]
+
+
 class ChangeFeed:
     """One LISTEN connection kept open in a daemon thread; see the module docstring."""
 
@@ -63,6 +102,7 @@ class ChangeFeed:
         self._lock = threading.Condition()
         self.token: str | None = None
         self.lsn: str | None = None  # the primary's WAL position with the token (cockpit/store/replica.py)
+        self.store_id: str | None = None  # the database's oid: a store dropped and made again is another
         self.down_since: datetime | None = None  # UTC; None while connected
         self.error: str | None = None
         self._stop = threading.Event()
@@ -82,6 +122,13 @@ class ChangeFeed:
     @property
     def connected(self) -> bool:
         return self.token is not None and self.down_since is None
+
+    @property
+    def version(self) -> str | None:
+        """The token with the database it names ("16384:w12.40"), for caches that may outlive a
+        store (tests make and drop many under one name); None until the store was read."""
+        with self._lock:
+            return None if self.token is None else f"{self.store_id}:{self.token}"
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until the first connection attempt has ended (for tests and first requests)."""
@@ -117,12 +164,21 @@ class ChangeFeed:
                     # 0011) this connection sees every row; it reads nothing but two ids
                     conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
                     token = conn.execute(WATERMARK).fetchone()[0]
-                    self._set(token=token, lsn=conn.execute(LSN).fetchone()[0], down_since=None, error=None)
+                    oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+                    self._set(token=token, lsn=conn.execute(LSN).fetchone()[0], store_id=str(oid), down_since=None,
+                              error=None)
                     pause = RETRY_FIRST
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=self.poll_seconds):
-                            self._set(token=note.payload, lsn=conn.execute(LSN).fetchone()[0])
-                        conn.execute("SELECT 1")  # notices a server that went away while idle
+                        last = None
+                        for last in conn.notifies(timeout=self.poll_seconds, stop_after=1):
+                            pass
+                        if last is None:
+                            conn.execute("SELECT 1")  # notices a server that went away while idle
+                            continue
+                        for last in conn.notifies(timeout=DEBOUNCE):  # the rest of the burst
+                            pass
+                        mark = conn.execute(WATERMARK).fetchone()[0]
+                        self._set(token=next_token(self.token, mark, last.payload), lsn=conn.execute(LSN).fetchone()[0])
             except psycopg.Error as exc:
                 first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
                 if self.down_since is None:
