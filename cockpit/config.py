@@ -18,7 +18,8 @@ COCKPIT_WALL_ROTATE   seconds the wall (/wall) stays on each district before the
 
 Serving (`cockpit serve`; flags of the same name override them):
 COCKPIT_WORKERS            gunicorn worker processes (default 2)
-COCKPIT_THREADS            threads per worker (default 4)
+COCKPIT_THREADS            threads per worker that run the app (default 4); connections are held
+                           by each worker's event loop, not by these threads (cockpit/serve.py)
 COCKPIT_POOL_SIZE          pooled store connections kept per worker (default 5)
 COCKPIT_POOL_OVERFLOW      extra connections a worker may open at a peak (default 10)
 COCKPIT_STATEMENT_TIMEOUT  seconds any one query of the web app may run before PostgreSQL
