@@ -109,11 +109,11 @@ def create_app(ctx: Context | None = None) -> Dash:
     report_download.register(app)  # the download button in /rank's header
     warnings.register(app)  # the warnings panel on "/"
     warnings.register_wall(app)
+    headers.register(app)  # security headers on every answer, the guard's included
     signin.register(app.server, app.config.requests_pathname_prefix)
     guard.register(app, wall_tree)  # before every other handler: who is asking, and may they
     limits.register(app)  # then: is what they ask for within bounds (body size, callback values)
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)
-    headers.register(app)  # last: its script hashes cover every inline clientside callback
     return app

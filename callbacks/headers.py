@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import flask
 from dash import Dash
+from dash import _callback as dash_callback
 from flask_talisman import Talisman
 
 RELOAD_HASH = "/_reload-hash"
@@ -43,11 +44,11 @@ def policy(app: Dash, frame_ancestors: tuple[str, ...] = ()) -> dict:
 
 
 def register(app: Dash) -> None:
-    """Call after every callback is registered: the script hashes cover the inline clientside ones."""
+    """Before the sign-in guard, so that a redirect to HTTPS (when forced) comes first."""
     from cockpit.callbacks.context import KEY
 
     s = app.server.extensions[KEY].settings
-    Talisman(
+    talisman = Talisman(
         app.server,
         content_security_policy=policy(app, s.frame_ancestors),
         force_https=s.force_https,
@@ -58,6 +59,17 @@ def register(app: Dash) -> None:
         x_content_type_options=True,
     )
     prefix = app.config.requests_pathname_prefix.rstrip("/")
+    known = [0]
+
+    @app.server.after_request  # runs before Talisman's, which writes the header
+    def current_hashes(response):
+        # Dash adds inline clientside callbacks until its first request (the pages' title
+        # callback is registered then): the script hashes follow whatever it has added.
+        count = len(app._inline_scripts) + len(dash_callback.GLOBAL_INLINE_SCRIPTS)  # noqa: SLF001
+        if count != known[0]:
+            talisman.content_security_policy = policy(app, s.frame_ancestors)
+            known[0] = len(app._inline_scripts)  # noqa: SLF001
+        return response
 
     @app.server.before_request
     def no_package_list():
