@@ -162,11 +162,11 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
             self.cfg.set("workers", workers)
             self.cfg.set("timeout", 120)
             self.cfg.set("loglevel", "warning")
-            self.cfg.set("keepalive", KEEPALIVE)
             if plain:
                 self.cfg.set("threads", threads)
             else:
                 self.cfg.set("worker_class", worker_class())
+                self.cfg.set("keepalive", KEEPALIVE)
 
         def load(self):
             # In each worker, after the fork: connections the parent opened (the store check)
