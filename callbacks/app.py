@@ -20,7 +20,7 @@ from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
 from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall, warnings
-from cockpit.callbacks import guard, signin
+from cockpit.callbacks import guard, headers, limits, signin
 from cockpit.callbacks.context import attach, context, person
 from cockpit.errors import CockpitError
 from cockpit.access.people import CLI_PERSON
@@ -109,8 +109,10 @@ def create_app(ctx: Context | None = None) -> Dash:
     report_download.register(app)  # the download button in /rank's header
     warnings.register(app)  # the warnings panel on "/"
     warnings.register_wall(app)
+    headers.register(app)  # security headers on every answer, the guard's included
     signin.register(app.server, app.config.requests_pathname_prefix)
     guard.register(app, wall_tree)  # before every other handler: who is asking, and may they
+    limits.register(app)  # then: is what they ask for within bounds (body size, callback values)
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)

@@ -17,6 +17,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from cockpit.metrics import viewcache
 from cockpit.metrics.live_view import wall_view
 from cockpit.metrics.viewcache import view_key
+from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS
 
 from cockpit.callbacks.context import context
@@ -29,7 +30,7 @@ from cockpit.layouts.wall import WALL_CARDS
 
 PATH = "/wall"
 SECTIONS = ("cards", "focus", "strip", "overdue", "busiest")
-MAX_ROTATE = 24 * 3600  # seconds; a longer stay is no rotation at all in practice
+MAX_ROTATE = url_state.MAX_ROTATE
 
 
 def options(query: dict, default_rotate: int) -> dict:
@@ -38,8 +39,7 @@ def options(query: dict, default_rotate: int) -> dict:
     heat = query.get("heat")
     return {
         "kiosk": query.get("kiosk", "0") not in ("0", "", "false", "no"),
-        # ASCII digits only ("²" is a digit to str.isdigit, not to int)
-        "rotate": min(int(rotate), MAX_ROTATE) if rotate.isascii() and rotate.isdigit() else default_rotate,
+        "rotate": url_state.rotation(rotate, default_rotate),  # bounded both ways
         "heat_window": heat if heat in HEAT_CHOICES else DEFAULT_HEAT,
     }
 

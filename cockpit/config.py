@@ -21,12 +21,20 @@ COCKPIT_WALL_ROTATE   seconds the wall (/wall) stays on each district before the
 
 Serving (`cockpit serve`; flags of the same name override them):
 COCKPIT_WORKERS            gunicorn worker processes (default 2)
-COCKPIT_THREADS            threads per worker (default 4)
+COCKPIT_THREADS            threads per worker that run the app (default 4); connections are held
+                           by each worker's event loop, not by these threads (cockpit/serve.py)
 COCKPIT_POOL_SIZE          pooled store connections kept per worker (default 5)
 COCKPIT_POOL_OVERFLOW      extra connections a worker may open at a peak (default 10)
 COCKPIT_STATEMENT_TIMEOUT  seconds any one query of the web app may run before PostgreSQL
                            cancels it (default 30; 0: no limit), so no request holds a worker
                            for minutes; the admin commands (demo, migrate, rollup) have none
+
+Security headers (cockpit/callbacks/headers.py):
+COCKPIT_FRAME_ANCESTORS      who may show the cockpit inside a frame: origins, comma-separated (e.g.
+                             https://portal.city.example for a command centre's portal); unset ->
+                             nobody (frame-ancestors 'none')
+COCKPIT_FORCE_HTTPS          1: redirect plain HTTP to HTTPS and send Strict-Transport-Security
+                             (default 0: intranets serve plain HTTP)
 
 Sign-in (cockpit/callbacks/signin.py; README "Users, roles and scope"):
 COCKPIT_SECRET_KEY           signs session cookies; unset -> a random key kept in the state folder
@@ -84,6 +92,8 @@ class Settings:
     session_idle_minutes: int = 30
     auth_header: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    frame_ancestors: tuple[str, ...] = ()  # CSP frame-ancestors sources; () -> 'none'
+    force_https: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,16 @@ def rank_weights(text: str) -> tuple[tuple[str, float], ...]:
     return tuple((n, weights.get(n, 0.0)) for n in RANK_WEIGHT_NAMES)
 
 
+def frame_ancestors(text: str) -> tuple[str, ...]:
+    """COCKPIT_FRAME_ANCESTORS: origins (scheme://host[:port], a host, *.host) or 'self'."""
+    sources = tuple(x for x in text.replace(",", " ").split() if x)
+    for x in sources:
+        if x != "'self'" and (not x.isascii() or any(c in x for c in ";'\"")):
+            raise CockpitError(f"COCKPIT_FRAME_ANCESTORS={text!r}: {x!r} is not an origin; write origins such as "
+                               "https://portal.city.example, comma-separated, or 'self'")
+    return sources
+
+
 def settings() -> Settings:
     tz_name = os.environ.get("COCKPIT_TIMEZONE", "Asia/Shanghai")
     try:
@@ -199,4 +219,6 @@ def settings() -> Settings:
         session_idle_minutes=_whole("COCKPIT_SESSION_IDLE_MINUTES", 30, "a whole number of minutes, at least 1", 1),
         auth_header=(os.environ.get("COCKPIT_AUTH_HEADER") or "").strip() or None,
         trusted_proxies=tuple(a.strip() for a in os.environ.get("COCKPIT_TRUSTED_PROXIES", "").split(",") if a.strip()),
+        frame_ancestors=frame_ancestors(os.environ.get("COCKPIT_FRAME_ANCESTORS", "")),
+        force_https=_whole("COCKPIT_FORCE_HTTPS", 0, "0 or 1") == 1,
     )

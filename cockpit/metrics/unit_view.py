@@ -28,6 +28,9 @@ PERIOD_KINDS = ("today", "7d", "30d", "this_month", "last_month", "custom")
 KPI_CHOICES = MAP_CHOICES  # what may colour the map (the URL's kpi=)
 STAGES = STATUSES[:-1]  # time is spent in every status but the last
 MAX_GRID_EVENTS = 5000
+# The longest custom period the drill-down draws: its trend has a point per day, and a period of
+# thousands of years answered 55 MB (issue 13). Five years cover any review people ask for.
+MAX_CUSTOM_DAYS = 5 * 366
 
 
 def period_of(kind: str, tz: ZoneInfo, first: str | date | None = None, last: str | date | None = None,
@@ -49,12 +52,16 @@ def period_of(kind: str, tz: ZoneInfo, first: str | date | None = None, last: st
         try:
             a = first if isinstance(first, date) else date.fromisoformat(str(first))
             b = last if isinstance(last, date) else date.fromisoformat(str(last))
-        except ValueError:
-            raise BadRequest(f"custom period needs two dates (YYYY-MM-DD), got {first!r} and {last!r}") from None
+        except (ValueError, TypeError):  # "2026-13-01", "\x00", a forged non-text value
+            raise BadRequest(f"custom period needs two dates (YYYY-MM-DD), got {str(first)[:40]!r} "
+                             f"and {str(last)[:40]!r}") from None
         if b < a:
             a, b = b, a
         if a.year < FIRST_YEAR or b.year > LAST_YEAR:
             raise BadRequest(f"custom period {a}..{b} is outside the years {FIRST_YEAR}–{LAST_YEAR}")
+        if (b - a).days + 1 > MAX_CUSTOM_DAYS:
+            raise BadRequest(f"custom period {a}..{b} is {(b - a).days + 1:,} days long: "
+                             f"choose at most {MAX_CUSTOM_DAYS:,} days (five years)")
         return Period(a, b + timedelta(days=1), tz)
     raise BadRequest(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
 

@@ -63,6 +63,20 @@ def parse(search: str | None) -> ViewState:
     )
 
 
+# The wall's rotation (?rotate=N, COCKPIT_WALL_ROTATE), in seconds; 0 stops it. Each turn asks
+# the server for the new focus, so ?rotate=1 made a tab fire requests many times a second: a turn
+# takes at least MIN_ROTATE seconds, and at most a day (longer is no rotation in practice).
+MIN_ROTATE, MAX_ROTATE = 5, 24 * 3600
+
+
+def rotation(raw: str | int | None, default: int) -> int:
+    """Seconds per turn of the wall from ?rotate= (ASCII digits only: "²" is a digit to
+    str.isdigit, not to int), else `default`; always 0 or within MIN_ROTATE..MAX_ROTATE."""
+    text = str(raw if raw is not None else "").strip()
+    seconds = int(text) if text.isascii() and text.isdigit() else default
+    return 0 if seconds <= 0 else min(max(seconds, MIN_ROTATE), MAX_ROTATE)
+
+
 def serialise(state: ViewState) -> str:
     """The query string of a state, parameters always in the same order."""
     pairs = [("unit", state.unit), ("period", state.period)]
