@@ -139,12 +139,12 @@ def busiest_child(conn, code: str, period) -> dict:
 
 def posts(dash_duo) -> list[str]:
     """What the page asked of the server, but for the live poll and the heat layer's own
-    requests (ids "cockpit-…", layouts.live.lid) and the live refresh a new change token sets
-    off, which run on their own clock."""
-    live = [f"{lid('cockpit', 'live-token')}.data"]
+    requests (ids "cockpit-…", layouts.live.lid), and what a new change token or the warnings'
+    poll sets off: those run on their own clock."""
+    clocks = {f"{lid('cockpit', 'live-token')}.data", "warnings-poll.n_intervals"}
     return [p for p in dash_duo.driver.execute_script("return window.__posts || []")
             if not json.loads(p)["output"].lstrip(".").startswith(lid("cockpit", ""))
-            and json.loads(p).get("changedPropIds") != live]
+            and not set(json.loads(p).get("changedPropIds") or ["?"]) <= clocks]
 
 
 # -- tests ---------------------------------------------------------------------------------
