@@ -738,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--workers", type=int, help="worker processes (default COCKPIT_WORKERS, 2)")
-    serve.add_argument("--threads", type=int, help="threads per worker (default COCKPIT_THREADS, 4)")
+    serve.add_argument("--threads", type=int, help="app threads per worker, beside its connection loop (default COCKPIT_THREADS, 4)")
     serve.set_defaults(func=_cmd_serve)
 
     tok = sub.add_parser("api-token", help="bearer tokens for the HTTP API: create NAME [--write] | list | revoke NAME")
