@@ -97,8 +97,7 @@ def click(eng: sa.Engine, code, period, filters, plain: bool, person: Person | N
 
 def app_engine(owner: sa.Engine) -> sa.Engine:
     """The same database as the web app's role (the managed cluster's cockpit_app)."""
-    app = sa.make_url(store.managed_cluster().url(role="app"))
-    return store.engine(owner.url.set(username=app.username, password=app.password).render_as_string(hide_password=False))
+    return store.engine(store.as_app_role(owner.url.render_as_string(hide_password=False)))
 
 
 def pct(values: list[float], q: float) -> float:

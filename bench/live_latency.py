@@ -34,6 +34,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 
 from cockpit import store  # noqa: E402
+from cockpit.access import walltokens  # noqa: E402
 from cockpit.demo.simulate import NEW_EVENT  # noqa: E402
 from cockpit.ports import free_port, wait_for_port  # noqa: E402
 
@@ -60,11 +61,15 @@ return performance.getEntriesByType('resource')
 def plain_bytes(url: str) -> int:
     """The whole wall state, as one refresh sends it to a page that shows nothing yet."""
     os.environ["COCKPIT_DATABASE_URL"] = url
+    os.environ["COCKPIT_APP_DATABASE_URL"] = store.as_app_role(url)
+    from cockpit.access.people import Person
     from cockpit.callbacks.app import create_app
+    from cockpit.callbacks.context import set_person
 
     app = create_app()
     refresh = next(cb for key, cb in app.callback_map.items() if "wall-sigs.data" in key)["callback"]
-    with app.server.app_context():  # callbacks find the app's context there
+    with app.server.test_request_context():  # callbacks find the app's context and the person there
+        set_person(Person("bench", "wall", "leader"))  # a wall screen of the whole city
         out = refresh.__wrapped__(None, None, None, {}, "zh")
     return len(gzip.compress(json.dumps(out, cls=plotly.utils.PlotlyJSONEncoder).encode()))
 
@@ -80,7 +85,9 @@ def main() -> None:
     with eng.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
     port = free_port()
-    env = {**os.environ, "COCKPIT_DATABASE_URL": url}
+    env = {**os.environ, "COCKPIT_DATABASE_URL": url, "COCKPIT_APP_DATABASE_URL": store.as_app_role(url)}
+    with eng.begin() as conn:  # the wall screen's kiosk URL, as `cockpit wall-token create` makes it
+        key = walltokens.create(conn, f"bench-{uuid.uuid4().hex[:8]}")
     server = subprocess.Popen([str(ROOT / ".venv/bin/cockpit"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     opts = Options()
@@ -91,7 +98,7 @@ def main() -> None:
         if not wait_for_port(port):
             raise SystemExit(f"the cockpit did not start on port {port}")
         driver = webdriver.Chrome(options=opts)
-        driver.get(f"http://127.0.0.1:{port}/wall?kiosk=1&rotate=0")
+        driver.get(f"http://127.0.0.1:{port}/wall?kiosk=1&rotate=0&key={key}")
         deadline = time.monotonic() + 60
         while not driver.execute_script("return document.querySelectorAll('#wall-ticker li[data-event]').length"):
             if time.monotonic() > deadline:

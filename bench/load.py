@@ -89,8 +89,7 @@ def store_url(given: str | None) -> tuple[str, str]:
 
 
 def app_url(url: str) -> str:
-    app = sa.make_url(ManagedCluster(settings().state_dir).url(role="app"))
-    return sa.make_url(url).set(username=app.username, password=app.password).render_as_string(hide_password=False)
+    return store.as_app_role(url)
 
 
 def cpu_of(procs: list) -> float:

@@ -101,8 +101,7 @@ def use_store(monkeypatch):
 def app_url(url: str) -> str:
     """The same database as the web app's role, `cockpit_app`, which row-level security binds
     (the owner URLs the fixtures give are exempt from it)."""
-    app = make_url(ManagedCluster(settings().state_dir).url(role="app"))
-    return make_url(url).set(username=app.username, password=app.password).render_as_string(hide_password=False)
+    return store.as_app_role(url)
 
 
 def run_cli(*args: str, url: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

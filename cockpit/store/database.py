@@ -36,6 +36,13 @@ def app_database_url(s: Settings | None = None) -> str:
     return s.app_database_url or s.database_url or managed_cluster(s).url(role="app")
 
 
+def as_app_role(url: str, s: Settings | None = None) -> str:
+    """Another database of the managed cluster (a test's or a bench's) as the web app's role
+    `cockpit_app`, which row-level security binds (its owner is exempt)."""
+    app = make_url(managed_cluster(s).url(role="app"))
+    return make_url(url).set(username=app.username, password=app.password).render_as_string(hide_password=False)
+
+
 def writer_database_url(s: Settings | None = None) -> str | None:
     """The libpq URI that stores events POSTed to the API: COCKPIT_WRITER_DATABASE_URL, else the
     managed cluster's role `cockpit_writer`; None for an operator's store (COCKPIT_DATABASE_URL)
