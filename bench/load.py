@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
+from scratch import signed_in  # noqa: E402  (bench/scratch.py)
 import sqlalchemy as sa  # noqa: E402
 
 from cockpit import store  # noqa: E402
-from cockpit.access import users  # noqa: E402
 from cockpit.ports import free_port, wait_for_port  # noqa: E402
 from cockpit.store.cluster import ManagedCluster  # noqa: E402
 from cockpit.config import settings  # noqa: E402
@@ -145,19 +145,6 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values or [0.0])
 
 
-def sign_in(base: str, owner_url: str, name: str, role: str, scope: str | None) -> requests.Session:
-    """A browser session of `name` (made if missing), signed in through a one-time link."""
-    with store.engine(owner_url).begin() as conn:
-        if conn.execute(sa.text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first() is None:
-            users.create(conn, name, role, scope)
-        token = users.issue_link(conn, name)
-    s = requests.Session()
-    r = s.get(f"{base}/?token={token}", allow_redirects=False, timeout=30)
-    if r.status_code != 302:
-        raise SystemExit(f"bench: signing in {name} failed: HTTP {r.status_code}")
-    return s
-
-
 def tick(rec, s, base, key, page_token):
     """The page's 1 s poll; the token it then holds."""
     token_id = key[2:].split(".")[0]  # wall-live-token / cockpit-live-token
@@ -251,12 +238,12 @@ def run(clients: int, seconds: float, url: str, cache: bool) -> dict:
         for i in range(clients):
             rng = random.Random(i)
             if i < walls:
-                s = sign_in(base, url, "bench-wall", "leader", None)
+                s = signed_in(base, url, "bench-wall", "leader", None)
                 focus = None if i % 3 == 0 else districts[i % len(districts)]
                 t = threading.Thread(target=wall_client, args=(rec, stop, base, s, keys, focus), daemon=True)
             else:
                 d = districts[i % len(districts)]
-                s = sign_in(base, url, f"bench-officer-{d}", "officer", d)
+                s = signed_in(base, url, f"bench-officer-{d}", "officer", d)
                 t = threading.Thread(target=officer_client, args=(rec, stop, base, s, keys, below[d], rng), daemon=True)
             threads.append(t)
         sim = subprocess.Popen([str(ROOT / ".venv/bin/cockpit"), "simulate", "--rate", "5"], env=env,

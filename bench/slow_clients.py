@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
+from scratch import signed_in  # noqa: E402  (bench/scratch.py)
 
 from cockpit import store  # noqa: E402
 from cockpit.layouts.live_parts import lid  # noqa: E402
@@ -58,20 +59,6 @@ def start(mode: str, port: int, env: dict) -> subprocess.Popen:
     else:
         cmd = [sys.executable, "-m", "cockpit.cli", "serve", "--host", HOST, "--port", str(port)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def signed_in(base: str, url: str) -> requests.Session:
-    from cockpit.access import users
-
-    name = f"bench-slow-{uuid.uuid4().hex[:6]}"
-    with store.engine(url).begin() as conn:  # as the store's owner
-        users.create(conn, name, "admin")
-        token = users.issue_link(conn, name)
-    session = requests.Session()
-    answer = session.get(f"{base}/?token={token}", allow_redirects=False, timeout=30)
-    if answer.status_code != 302:
-        raise SystemExit(f"sign-in failed: {answer.status_code} {answer.text[:200]}")
-    return session
 
 
 def tick_body(token) -> dict:
@@ -180,7 +167,7 @@ def measure(mode: str, args, url: str, env: dict) -> dict:
     try:
         if not wait_for_port(port, seconds=60):
             raise SystemExit(f"{mode}: the cockpit did not start on port {port}: {server.stderr.read()[-2000:]}")
-        session = signed_in(base, url)
+        session = signed_in(base, url, f"bench-slow-{uuid.uuid4().hex[:6]}")
         token = None
         for _ in range(5):  # warm: the first poll waits for the change feed
             _, _, token = poll(session, base, token, 10)

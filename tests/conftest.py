@@ -189,3 +189,32 @@ def box_city(url: str, units: list[tuple]) -> None:
                 "INSERT INTO units (code, name, level, parent_id, geom) VALUES (:c, :n, :l, "
                 "(SELECT id FROM units WHERE code = :p), ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
                 {"c": code, "n": name, "l": level, "p": parent, "x0": x0, "y0": y0, "x1": x1, "y1": y1})
+
+
+def router_request(client, pathname: str, search: str = "", **headers):
+    """What the browser's page router posts when the page loads: its own path and query."""
+    body = {
+        "output": "page-content.children",
+        "outputs": {"id": "page-content", "property": "children"},
+        "inputs": [{"id": "page-url", "property": "pathname", "value": pathname}],
+        "state": [{"id": "page-url", "property": "search", "value": search}],
+        "changedPropIds": ["page-url.pathname"],
+    }
+    return client.post("/_dash-update-component", json=body, headers=headers)
+
+
+def component_ids(tree) -> set[str]:
+    """Every component id in a Dash answer's JSON."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("props"), dict) and "id" in node["props"]:
+                found.add(str(node["props"]["id"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(tree)
+    return found

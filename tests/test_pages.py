@@ -6,22 +6,10 @@ import json
 
 import pytest
 
-from conftest import serve_signed_in, signed_in_client
+from conftest import component_ids, router_request, serve_signed_in, signed_in_client
 from selenium.webdriver.common.by import By
 
 NO_STORE = "postgresql://nobody:secret@127.0.0.1:1/gone_db"
-
-
-def _router_request(client, pathname: str, search: str = "", **headers):
-    """What the browser's page router posts when the page loads: its own path and query."""
-    body = {
-        "output": "page-content.children",
-        "outputs": {"id": "page-content", "property": "children"},
-        "inputs": [{"id": "page-url", "property": "pathname", "value": pathname}],
-        "state": [{"id": "page-url", "property": "search", "value": search}],
-        "changedPropIds": ["page-url.pathname"],
-    }
-    return client.post("/_dash-update-component", json=body, headers=headers)
 
 
 @pytest.fixture
@@ -32,51 +20,35 @@ def client(empty_url, use_store):
     return signed_in_client(create_app())
 
 
-def _ids(tree) -> set[str]:
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("props"), dict) and "id" in node["props"]:
-                found.add(str(node["props"]["id"]))
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(tree)
-    return found
-
-
 @pytest.mark.parametrize("referer", [None, "http://127.0.0.1:8050/", "http://elsewhere.example/"])
 def test_the_path_decides_the_page_whatever_the_referer(client, referer):
     headers = {"Referer": referer} if referer else {}
-    wall = _router_request(client, "/wall", "?kiosk=1&rotate=5", **headers)
+    wall = router_request(client, "/wall", "?kiosk=1&rotate=5", **headers)
     assert wall.status_code == 200
-    ids = _ids(wall.get_json())
+    ids = component_ids(wall.get_json())
     assert "wall-volume" in ids and "kpi-volume" not in ids
-    home = _router_request(client, "/", "?unit=440303&lang=en", **headers)
-    ids = _ids(home.get_json())
+    home = router_request(client, "/", "?unit=440303&lang=en", **headers)
+    ids = component_ids(home.get_json())
     assert "kpi-volume" in ids and "wall-volume" not in ids
 
 
 def test_query_parameters_arrive_as_the_layout_arguments(client):
-    wall = json.dumps(_router_request(client, "/wall", "?kiosk=1&rotate=7&lang=en&heat=7d").get_json())
+    wall = json.dumps(router_request(client, "/wall", "?kiosk=1&rotate=7&lang=en&heat=7d").get_json())
     assert '"rotate": 7' in wall and '"kiosk": true' in wall and "Cockpit" in wall  # English label
-    home = json.dumps(_router_request(client, "/", "?period=7d&kpi=closure_rate").get_json())
+    home = json.dumps(router_request(client, "/", "?period=7d&kpi=closure_rate").get_json())
     assert '"value": "7d"' in home and '"value": "closure_rate"' in home
 
 
 def test_odd_wall_options_fall_back_instead_of_failing(client):
     for search in ("?rotate=%C2%B2", "?rotate=-3", "?rotate=99999999999", "?heat=forever", "?kiosk=%00"):
-        r = _router_request(client, "/wall", search)
+        r = router_request(client, "/wall", search)
         assert r.status_code == 200, search
-    body = json.dumps(_router_request(client, "/wall", "?rotate=99999999999").get_json())
+    body = json.dumps(router_request(client, "/wall", "?rotate=99999999999").get_json())
     assert '"rotate": 86400' in body  # capped: a browser timer cannot run longer than ~24 days
 
 
 def test_an_unknown_path_is_a_page_not_found(client):
-    r = _router_request(client, "/nowhere")
+    r = router_request(client, "/nowhere")
     assert r.status_code == 200 and "页面不存在" in json.dumps(r.get_json(), ensure_ascii=False)
 
 

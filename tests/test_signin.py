@@ -12,7 +12,7 @@ import pytest
 from cockpit import store
 from cockpit.access import audit, users, walltokens
 
-from conftest import FOUR_GRIDS, box_city, sign_in_link, with_token
+from conftest import FOUR_GRIDS, box_city, component_ids, router_request, sign_in_link, with_token
 
 PASSWORD = "correct horse battery"
 
@@ -48,30 +48,6 @@ def _session_cookie(response) -> str:
     found = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("cockpit_session=")]
     assert found, response.headers
     return found[-1]
-
-
-def _router(client, pathname: str, search: str = ""):
-    return client.post("/_dash-update-component", json={
-        "output": "page-content.children", "outputs": {"id": "page-content", "property": "children"},
-        "inputs": [{"id": "page-url", "property": "pathname", "value": pathname}],
-        "state": [{"id": "page-url", "property": "search", "value": search}],
-        "changedPropIds": ["page-url.pathname"]})
-
-
-def _ids(tree) -> set[str]:
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("props"), dict) and "id" in node["props"]:
-                found.add(str(node["props"]["id"]))
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(tree)
-    return found
 
 
 def _sign_in(client, name: str, password: str = PASSWORD, nxt: str = "/", **kw):
@@ -223,7 +199,7 @@ def test_disabling_a_user_ends_the_session(city):
         users.disable(conn, name)
     r = client.get("/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    assert _router(client, "/").status_code == 401
+    assert router_request(client, "/").status_code == 401
     assert _sign_in(client, name).status_code == 401  # and cannot sign in again
 
 
@@ -259,9 +235,9 @@ def test_a_wall_key_opens_the_wall_and_nothing_else(city):
     assert client.get("/wall").status_code == 200
     # whatever path it asks the router for, it gets the wall, in kiosk mode
     for path in ("/", "/rank"):
-        r = _router(client, path)
+        r = router_request(client, path)
         assert r.status_code == 200
-        ids = _ids(r.get_json())
+        ids = component_ids(r.get_json())
         assert "wall-volume" in ids and "kpi-volume" not in ids and "rank-grid" not in ids
         assert '"kiosk": true' in json.dumps(r.get_json())
     # the wall's own callbacks answer
@@ -348,7 +324,7 @@ def test_logout_is_on_the_record_and_ends_the_session(city):
     assert [(row["actor"], row["outcome"], row["address"]) for row in rows] == [(name, "ok", "127.0.0.1")]
     r = client.get("/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    assert _router(client, "/").status_code == 401
+    assert router_request(client, "/").status_code == 401
 
 
 @pytest.mark.parametrize("path", ["/api/../geo/_root.json", "/api/..%2Fgeo/_root.json", "//geo/_root.json",
