@@ -8,16 +8,19 @@ free port, against the 10 M-event bench store of bench/drilldown.py when it is b
 while `cockpit simulate --rate 5` writes. N clients replay real Dash callback bodies over HTTP,
 each signed in through its own one-time link (cockpit.access.users.issue_link, as the owner):
 
-  half are wall screens (a leader, whole city): the tick callback every 1 s, and the wall's
-  refresh whenever the tick brings a new token (with the sigs and ticker ids the page holds);
+  half are wall screens (a leader, whole city): the wall's refresh whenever a new change token
+  arrives (with the sigs and ticker ids the page holds);
   half are officers of one district each: a drill-down click (the page's render callback, a
   random unit of their district and a random period or filter) every 2-5 s, and, as the open
-  page does, the tick every 1 s and the live refresh when the token changes.
+  page does, the live refresh when a new token arrives.
 
-Measured for `--seconds` with the view cache on (cockpit.metrics.viewcache), then again with it
-off (COCKPIT_VIEW_CACHE=0: every screen computes its own view, the plain way). Ends with:
+Measured for `--seconds` as the cockpit works now: tokens pushed down each page's change stream
+(cockpit/live_push.py; the 1 s poll slowed to every 10 s), views and answers shared through the
+view cache (cockpit.metrics.viewcache, cockpit/callbacks/shared_answers.py). Then again the plain
+way, as before issue 13: every page polls every second (`tick`) and computes its own view
+(COCKPIT_VIEW_CACHE=0). Ends with:
     RESULT clients=<N> p95_ms=<p95 over all requests> errors=<n> rps=<r>
-    RESULT plain_p95_ms=<cache off> plain_errors=<n> plain_rps=<r> ratio=<plain p95 / ours>
+    RESULT plain_p95_ms=<the plain way> plain_errors=<n> plain_rps=<r> ratio=<plain p95 / ours>
 An error is any answer but 200/204, or none within 10 s. Also prints p95 per kind of request and
 the CPU of the server, the store and this load generator, to say where time goes.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import random
 import statistics
 import subprocess
@@ -140,6 +144,12 @@ class Recorder:
             return r.json().get("response", {})
         return None
 
+    def fail(self, why: str) -> None:
+        with self.lock:
+            self.errors += 1
+            if len(self.first_errors) < 5:
+                self.first_errors.append(why)
+
 
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values or [0.0])
@@ -156,49 +166,122 @@ def tick(rec, s, base, key, page_token):
     return (got or {}).get(token_id, {}).get("data", page_token)
 
 
-def wall_client(rec, stop, base, s, keys, focus):
-    token, known, sigs = None, None, None
+class Changes:
+    """How a page learns of a change, as the browser does it.
+
+    push: the page's change stream (cockpit/live_push.py; assets/cockpit_push.js), read in its
+    own thread, reopened when the unit shown changes; the 1 s poll then runs every 10 s only.
+    poll (the plain way, before the stream): the 1 s poll (`tick`) alone.
+    """
+
+    def __init__(self, rec, s, base, key, push: bool):
+        self.rec, self.s, self.base, self.key, self.push = rec, s, base, key, push
+        self.page = "wall" if key == WALL_TICK else "cockpit"
+        self.token: str | None = None
+        self.pushed: queue.Queue = queue.Queue()
+        self.stream = None
+        self.unit: str | None = None
+        self.next_tick = time.monotonic()
+
+    def follow(self, unit: str | None) -> None:
+        """(Re)open the stream for the unit the page shows."""
+        if not self.push or (self.stream is not None and unit == self.unit):
+            return
+        self.close()
+        self.unit = unit
+        q = f"page={self.page}" + (f"&unit={unit}" if unit else "") + (f"&token={self.token}" if self.token else "")
+        try:
+            r = self.s.get(f"{self.base}/_live/stream?{q}", stream=True, timeout=(TIMEOUT, 60))
+        except requests.RequestException as exc:
+            self.rec.fail(f"stream: {type(exc).__name__}")
+            return
+        if r.status_code != 200:
+            self.rec.fail(f"stream: HTTP {r.status_code}")
+            return
+        self.stream = r
+        threading.Thread(target=self._read, args=(r,), daemon=True).start()
+
+    def _read(self, r) -> None:
+        # Closing a response from another thread blocks until this read returns, so a stream
+        # that is no longer followed is closed here, at its next line (a keepalive comes every 15 s).
+        try:
+            for line in r.iter_lines():
+                if self.stream is not r:
+                    break
+                if line.startswith(b"data: "):
+                    self.pushed.put(line[6:].decode())
+        except (requests.RequestException, AttributeError, ValueError):
+            pass
+        r.close()
+
+    def close(self) -> None:
+        self.stream = None  # its reader closes it
+
+    def wait(self, until: float) -> str | None:
+        """The next token the page gets before `until` (monotonic), or None."""
+        while True:
+            now = time.monotonic()
+            if now >= until:
+                return None
+            if now >= self.next_tick:
+                self.next_tick = now + (10.0 if self.push and self.stream is not None else 1.0)
+                new = tick(self.rec, self.s, self.base, self.key, self.token)
+                if new != self.token and new is not None:
+                    self.token = new
+                    return new
+                continue
+            try:
+                new = self.pushed.get(timeout=max(0.0, min(until, self.next_tick) - now))
+            except queue.Empty:
+                continue
+            if new != self.token:
+                self.token = new
+                return new
+
+
+def wall_client(rec, stop, base, s, keys, focus, push):
+    changes = Changes(rec, s, base, WALL_TICK, push)
+    changes.follow(None)
+    known, sigs = None, None
     while not stop.is_set():
-        started = time.monotonic()
-        new = tick(rec, s, base, WALL_TICK, token)
-        if new != token and new is not None:
-            token = new
-            got = rec.post(s, base, "wall_refresh", body(
-                keys["wall"], [("wall-live-token", "data", token), ("wall-focus", "data", focus)],
-                [("wall-ticker-ids", "data", known), ("wall-sigs", "data", sigs), ("lang", "data", "zh")],
-                "wall-live-token.data"))
-            if got:
-                known = got.get("wall-ticker-ids", {}).get("data", known)
-                sigs = got.get("wall-sigs", {}).get("data", sigs)
-        stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+        token = changes.wait(time.monotonic() + 0.5)
+        if token is None:
+            continue
+        got = rec.post(s, base, "wall_refresh", body(
+            keys["wall"], [("wall-live-token", "data", token), ("wall-focus", "data", focus)],
+            [("wall-ticker-ids", "data", known), ("wall-sigs", "data", sigs), ("lang", "data", "zh")],
+            "wall-live-token.data"))
+        if got:
+            known = got.get("wall-ticker-ids", {}).get("data", known)
+            sigs = got.get("wall-sigs", {}).get("data", sigs)
+    changes.close()
 
 
-def officer_client(rec, stop, base, s, keys, units, rng):
-    token, known, query, view = None, None, None, None
+def officer_client(rec, stop, base, s, keys, units, rng, push):
+    changes = Changes(rec, s, base, HOME_TICK, push)
+    known, query, view = None, None, None
     next_click = time.monotonic()
     while not stop.is_set():
-        started = time.monotonic()
-        if started >= next_click:
+        if time.monotonic() >= next_click:
             r = rng.random()
-            query = f"unit={rng.choice(units)}&period={rng.choice(PERIODS)}" + (
-                "&source=hotline_12345" if r < 0.2 else "")
+            unit = rng.choice(units)
+            query = f"unit={unit}&period={rng.choice(PERIODS)}" + ("&source=hotline_12345" if r < 0.2 else "")
             got = rec.post(s, base, "drilldown", body(
                 keys["render"], [("query", "data", query)], [("map-kpi", "value", None), ("lang", "data", "zh")],
                 "query.data"))
             if got and "view" in got:
                 view = got["view"]["data"]
-            next_click = started + rng.uniform(2, 5)
-        new = tick(rec, s, base, HOME_TICK, token)
-        if new != token and new is not None:
-            token = new
-            if view:
-                got = rec.post(s, base, "drilldown_live", body(
-                    keys["live"], [("cockpit-live-token", "data", token), ("view", "data", view)],
-                    [("query", "data", query), ("cockpit-ticker-ids", "data", known), ("lang", "data", "zh")],
-                    "cockpit-live-token.data"))
-                if got:
-                    known = got.get("cockpit-ticker-ids", {}).get("data", known)
-        stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+                changes.follow(view.get("unit"))
+            next_click = time.monotonic() + rng.uniform(2, 5)
+        token = changes.wait(min(next_click, time.monotonic() + 0.5))
+        if token is not None and view:
+            got = rec.post(s, base, "drilldown_live", body(
+                keys["live"], [("cockpit-live-token", "data", token), ("view", "data", view)],
+                [("query", "data", query), ("cockpit-ticker-ids", "data", known), ("lang", "data", "zh")],
+                "cockpit-live-token.data"))
+            if got:
+                known = got.get("cockpit-ticker-ids", {}).get("data", known)
+    changes.close()
 
 
 def callback_keys(env: dict) -> dict:
@@ -212,6 +295,7 @@ def callback_keys(env: dict) -> dict:
 
 
 def run(clients: int, seconds: float, url: str, cache: bool) -> dict:
+    push = cache  # ours: the view cache and the change stream; plain: neither, as before issue 13
     env = {**os.environ, "COCKPIT_DATABASE_URL": url, "COCKPIT_APP_DATABASE_URL": app_url(url),
            "COCKPIT_VIEW_CACHE": "1" if cache else "0"}
     keys = callback_keys(env)
@@ -240,11 +324,12 @@ def run(clients: int, seconds: float, url: str, cache: bool) -> dict:
             if i < walls:
                 s = signed_in(base, url, "bench-wall", "leader", None)
                 focus = None if i % 3 == 0 else districts[i % len(districts)]
-                t = threading.Thread(target=wall_client, args=(rec, stop, base, s, keys, focus), daemon=True)
+                t = threading.Thread(target=wall_client, args=(rec, stop, base, s, keys, focus, push), daemon=True)
             else:
                 d = districts[i % len(districts)]
                 s = signed_in(base, url, f"bench-officer-{d}", "officer", d)
-                t = threading.Thread(target=officer_client, args=(rec, stop, base, s, keys, below[d], rng), daemon=True)
+                t = threading.Thread(target=officer_client, args=(rec, stop, base, s, keys, below[d], rng, push),
+                                     daemon=True)
             threads.append(t)
         sim = subprocess.Popen([str(ROOT / ".venv/bin/cockpit"), "simulate", "--rate", "5"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -307,10 +392,10 @@ def main() -> None:
     ours = plain = None
     if args.only != "off":
         ours = run(args.clients, args.seconds, url, cache=True)
-        show("view cache on", ours)
+        show("pushed, shared", ours)
     if args.only != "on":
         plain = run(args.clients, args.seconds, url, cache=False)
-        show("view cache off (plain)", plain)
+        show("polled, each its own (plain)", plain)
     if ours:
         print(f"RESULT clients={args.clients} p95_ms={ours['p95']:.0f} errors={ours['errors']} rps={ours['rps']:.0f}")
     if plain:

@@ -20,7 +20,7 @@ from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
 from cockpit.callbacks import api, drilldown, errors, live_parts, rank, report_download, routes, wall, warnings
-from cockpit.callbacks import guard, headers, limits, signin
+from cockpit.callbacks import guard, headers, limits, shared_answers, signin
 from cockpit.callbacks.context import attach, context, person
 from cockpit.errors import CockpitError
 from cockpit.access.people import CLI_PERSON
@@ -116,4 +116,5 @@ def create_app(ctx: Context | None = None) -> Dash:
     routes.register(app.server, app.config.requests_pathname_prefix)
     api.register(app.server, app.config.requests_pathname_prefix)
     errors.register(app.server)
+    shared_answers.register(app)  # the callback route answers shared views from the view cache
     return app

@@ -23,7 +23,7 @@ from cockpit.metrics.viewcache import view_key
 from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS, t
 
-from cockpit.callbacks import errors, live_parts, routes
+from cockpit.callbacks import errors, live_parts, routes, shared_answers
 from cockpit.callbacks.context import context, person
 from cockpit.callbacks.outputs import unchanged
 from cockpit.layouts import charts, events_table, panels
@@ -97,15 +97,17 @@ LIVE = {
 
 
 def _shared(ctx, kind: str, compute, unit: str | None, period, filters: Filters):
-    """A unit's view for (period, filters), computed once per change token and scope for every
-    screen asking (cockpit.metrics.viewcache)."""
-    key = view_key(ctx.feed.version, ctx.describe(), ctx.person.scope_key, kind, unit,
+    """A unit's view for (period, filters), computed once per version of the unit (the last
+    change token that touched it) and scope for every screen asking (cockpit.metrics.viewcache)."""
+    key = view_key(ctx.feed.version_for(unit), ctx.describe(), ctx.person.scope_key, kind, unit,
                    period.first.isoformat(), period.end.isoformat(), str(period.tz), filters.group, filters.source)
     return viewcache.shared(ctx.settings.state_dir).get(key, compute)
 
 
 def register(app: Dash) -> None:
     prefix = app.config.requests_pathname_prefix
+    shared_answers.share(RENDER, shared_answers.one_unit)
+    shared_answers.share(LIVE, shared_answers.one_unit)
 
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit", function_name="sync"),

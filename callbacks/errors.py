@@ -67,7 +67,11 @@ def note_denial(exc: BaseException) -> None:
 
 
 def message(exc: BaseException, lang: str = "zh", what: str = "request") -> str:
-    """One line for the screen; logs the detail of anything internal."""
+    """One line for the screen; logs the detail of anything internal. The answer carrying it is
+    the asker's alone (never a shared answer: cockpit.callbacks.shared_answers)."""
+    from cockpit.callbacks.shared_answers import not_shared
+
+    not_shared()
     note_denial(exc)
     if not _internal(exc):
         return str(exc)

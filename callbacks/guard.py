@@ -24,8 +24,9 @@ from cockpit.callbacks.context import set_person
 
 OPEN = ("/assets/", "/_dash-component-suites/", "/api/", "/tiles/")
 OPEN_EXACT = ("/login", "/logout", "/_favicon.ico")  # not "/loginx", "/login/…": Dash's catch-all would answer
-# What a wall page needs besides its own callbacks: Dash's layout and callback list, the map.
-WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/")
+# What a wall page needs besides its own callbacks: Dash's layout and callback list, the map,
+# the change stream's check (cockpit/live_push.py).
+WALL_ALSO = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/geo/", "/_live/check")
 WALL_PAGE = "/wall"
 CALLBACK = "/_dash-update-component"
 # Whoever asks while the store cannot say who they are: scope "" names no unit, so the row-level

@@ -23,6 +23,7 @@ from cockpit.metrics.kpi import unit_by_code
 from cockpit.metrics.live_view import TICKER_SIZE
 
 from cockpit.callbacks import errors
+from cockpit.callbacks.shared_answers import not_shared
 from cockpit.callbacks.context import context
 from cockpit.layouts import live_parts as live_layout
 from cockpit.layouts.live_parts import lid
@@ -39,6 +40,7 @@ def paused_badge(since: datetime, tz, lang: str) -> tuple[str, str]:
 def log_failure(exc: Exception) -> None:
     """A refresh could not read the store (or was asked for a unit it may not see): the screen
     keeps its last picture."""
+    not_shared()
     errors.note_denial(exc)
     if not isinstance(exc, (CockpitError, SQLAlchemyError)):
         log.exception("live refresh failed", exc_info=exc)
@@ -87,6 +89,15 @@ def register(app: Dash, page: str) -> None:
 
     def i(name: str) -> str:
         return lid(page, name)
+
+    # The change stream: opened on load and again for each unit the page shows (assets/cockpit_push.js).
+    app.clientside_callback(
+        ClientsideFunction(namespace="cockpit_push", function_name="connect"),
+        Output(i("live-pushed"), "data"),
+        Input(i("live-push"), "data"),
+        *([Input("view", "data")] if page == "cockpit" else []),
+        State(i("live-token"), "data"),
+    )
 
     @app.callback(
         Output(i("live-token"), "data"),

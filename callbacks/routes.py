@@ -7,6 +7,9 @@
     without (a grid) gets its own polygon. "_root" is the top of the tree. Errors are mapped by
     cockpit.callbacks.errors (404 for an unknown unit, 503 when the store is unavailable).
 
+/_live/check  204 for whoever the guard lets through: the change stream (cockpit/live_push.py)
+    asks it with the browser's cookies before it streams, so one guard decides for both.
+
 /tiles/<z>/<x>/<y>  the optional local base map (COCKPIT_TILES), served by this server only. No
     extension: the tile's own mimetype goes in Content-Type. Tiles do not change while the app
     runs, so browsers keep them for a day. No source, a tile outside it, or a source that became
@@ -21,6 +24,7 @@ import logging
 
 import flask
 
+from cockpit import live_push
 from cockpit.errors import CockpitError
 from cockpit.maps.geo import map_features
 from cockpit.metrics.unit_view import unit_by_code
@@ -66,6 +70,10 @@ def register(server: flask.Flask, prefix: str = "/") -> None:
         resp.set_etag(etag)
         resp.headers["Cache-Control"] = f"private, max-age={GEO_MAX_AGE}"
         return resp
+
+    @server.route(f"{base}/{live_push.CHECK}")
+    def live_check():
+        return flask.Response(status=204)
 
     @server.route(f"{base}/tiles/<int:z>/<int:x>/<int:y>")
     def local_tile(z: int, x: int, y: int):

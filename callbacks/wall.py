@@ -20,6 +20,7 @@ from cockpit.metrics.viewcache import view_key
 from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS
 
+from cockpit.callbacks import shared_answers
 from cockpit.callbacks.context import context
 from cockpit.callbacks.outputs import unchanged
 from cockpit.callbacks.live_parts import heat_points, log_failure, ticker_patch
@@ -75,6 +76,7 @@ REFRESH = {
 
 def register(app: Dash) -> None:
     prefix = app.config.requests_pathname_prefix
+    shared_answers.share(REFRESH, shared_answers.whole_store)
 
     @app.callback(output=REFRESH,
                   inputs={"_token": Input(lid("wall", "live-token"), "data"), "focus": Input("wall-focus", "data")},
@@ -143,6 +145,6 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction(namespace="cockpit_wall", function_name="clock"),
         Output("wall-clock", "children"),
-        Input(lid("wall", "live-tick"), "n_intervals"),
+        Input("wall-clock-tick", "n_intervals"),
         State("wall-config", "data"),
     )

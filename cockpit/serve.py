@@ -178,7 +178,8 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
             from cockpit import context
             from cockpit.callbacks.app import create_app
 
-            app = create_app(context.for_web(s))
+            ctx = context.for_web(s)
+            app = create_app(ctx)
             from cockpit.hotspots import schedule
 
             schedule.start(s)  # hotspot detection, one run per interval for all workers
@@ -190,7 +191,11 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
                 return app.server
             from a2wsgi import WSGIMiddleware
 
-            return buffered(WSGIMiddleware(app.server, workers=threads))
+            from cockpit import live_push
+
+            # the change stream on the event loop; every other request through the thread pool
+            return live_push.router(buffered(WSGIMiddleware(app.server, workers=threads)), lambda: ctx.feed,
+                                    app.config.requests_pathname_prefix)
 
     print(f"cockpit: serving on http://{host}:{port}/  (Ctrl-C stops)", flush=True)
     if link:

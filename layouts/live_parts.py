@@ -1,9 +1,11 @@
 """The live parts both screens share: the change poll, the status badge, the heat controls and
 the ticker. Element ids here are read by cockpit.callbacks.live and by the browser tests.
 
-How a change reaches a screen: `live-tick` (1 s) asks the server whether the store's change
-token moved (no query when it did not); when it did, the page's own refresh callback sends
-what changed: ticker items as a Patch, new event points for the heat layer, numbers.
+How a change reaches a screen: the server pushes the store's new change token down the page's
+change stream (`live-push`, cockpit/live_push.py); where the stream cannot open, `live-tick`
+(1 s) asks the server whether the token moved (no query when it did not). Either way the page's
+own refresh callback then sends what changed: ticker items as a Patch, new event points for the
+heat layer, numbers.
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ def stores(page: str, map_id: str) -> list:
         dcc.Store(id=lid(page, "heat-map"), data=map_id),
         dcc.Interval(id=lid(page, "live-tick"), interval=TICK_MS),
         dcc.Store(id=lid(page, "live-token")),
+        dcc.Store(id=lid(page, "live-push"), data=page),  # the page whose change stream to open
+        dcc.Store(id=lid(page, "live-pushed")),  # which stream is open (page|unit)
         dcc.Store(id=lid(page, "ticker-ids")),  # {"scope": unit code, "ids": [...]}: what the ticker shows
         dcc.Store(id=lid(page, "heat-unit")),  # the unit whose box the heat covers (set by the page)
         dcc.Store(id=lid(page, "heat-full")),

@@ -55,6 +55,7 @@ def layout(lang: str, kiosk: bool, rotate: int, heat_window: str, timezone, tile
             dcc.Store(id="wall-sigs", data={}),  # what each section last showed (send only changes)
             dcc.Interval(id="wall-rotate", interval=max(rotate, 1) * 1000, disabled=rotate <= 0),
             *live.stores("wall", "wall-map"),
+            dcc.Interval(id="wall-clock-tick", interval=1000),  # the clock only: never asks the server
             dcc.Interval(id="wall-warnings-poll", interval=warnings.POLL_MS),
             dcc.Store(id="wall-warnings-sig"),
             html.Header(className="wall-header", children=[

@@ -6,12 +6,22 @@ of a committed change within milliseconds and never of one that rolled back.
 
 Each server process keeps one LISTEN connection (ChangeFeed, a daemon thread). What it exposes
 is a *token* naming the store's state: the store's own watermark (newest event and transition
-ids, WATERMARK), read on connecting and again after each notification. A burst of notifications
-costs one read: the feed waits DEBOUNCE for the burst to end, then reads once. Because the token
-comes from the store and not from which notification a process happened to see, every worker of
-every server derives the same token for the same state, so a browser may ask any worker "changed
-since <token>?" and the answer costs no query when nothing changed, and caches of computed views
-(cockpit.metrics.viewcache) can be keyed by it.
+ids, WATERMARK), read on connecting and again after notifications. Reads happen on a wall-clock
+grid of QUANTUM seconds: a notification is answered by one read just after the next multiple of
+QUANTUM, however many arrive meanwhile. Because the token comes from the store, and every worker
+of every server reads it at the same instants, they all derive the same token for the same state
+(two reads a millisecond apart disagree only if a commit falls between them), so a browser may ask
+any worker "changed since <token>?" and the answer costs no query when nothing changed, and
+caches of computed views (cockpit.metrics.viewcache) can be keyed by it. The grid also bounds how
+often a shared view is recomputed while events pour in (at most 1/QUANTUM times a second), at
+the price of up to QUANTUM seconds of latency.
+
+With each new token the feed also reads which units the step touched (`touched`): the codes of
+every ancestor of the grids of the new events and of the events whose new transitions it holds.
+A screen showing one unit needs no refresh for a step that did not touch it
+(`changed_since`), and a view of one unit can be keyed by the last token that touched it
+(`version_for`), so it survives changes elsewhere in the city. A step that cannot be read that
+way (an id-less write, a bulk import, a store that moved backwards) touches everything.
 
 A write that moves neither id (an UPDATE without a transition, a DELETE) still changes the
 state: then the token is the watermark with the notification's transaction id appended
@@ -23,7 +33,10 @@ on recovery reads the watermark again: screens refresh if the store changed mean
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
+from collections import deque
 from datetime import datetime, timezone
 
 import psycopg
@@ -32,7 +45,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "cockpit_events"
 RETRY_FIRST, RETRY_MAX = 0.5, 8.0  # seconds between reconnection attempts: doubling, capped
-DEBOUNCE = 0.05  # seconds a burst of notifications may take before the one watermark read for all
+QUANTUM = 0.5  # seconds: the wall-clock grid on which every feed reads the watermark
+HISTORY = 600  # token steps remembered with what they touched (minutes at a busy city's pace)
+MAX_TOUCHED_ROWS = 5000  # a step with more new rows than this touches everything (a bulk import)
 
 
 # what the trigger sends; a bulk import that runs with the triggers off sends it itself
@@ -62,6 +77,43 @@ WATERMARK = ("SELECT 'w' || coalesce((SELECT max(id) FROM events), 0) || '.' "
 
 # Where the primary's WAL is when a change is heard: a replica that has replayed this far has it.
 LSN = "SELECT pg_current_wal_lsn()::text"
+
+
+# The codes of every ancestor (the unit itself included) of the grids a step touched, and whether
+# one of its events has no unit (then the step touches everything). Ranges of ids: cheap, indexed.
+TOUCHED = """
+    WITH g AS (
+        SELECT grid_id FROM events WHERE id > %(e0)s AND id <= %(e1)s
+        UNION
+        SELECT e.grid_id FROM event_transitions t JOIN events e ON e.id = t.event_id
+        WHERE t.id > %(t0)s AND t.id <= %(t1)s)
+    SELECT coalesce((SELECT bool_or(grid_id IS NULL) FROM g), false),
+           ARRAY(SELECT DISTINCT u.code FROM g JOIN unit_closure c ON c.descendant_id = g.grid_id
+                 JOIN units u ON u.id = c.ancestor_id)"""
+
+_MARK = re.compile(r"^w(\d+)\.(\d+)$")
+
+
+def _ids(token: str | None) -> tuple[int, int] | None:
+    m = _MARK.match(token or "")
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def step_ranges(old: str | None, new: str) -> dict | None:
+    """The id ranges of what a step from token `old` to `new` added, or None when the step is
+    not a small forward move of the ids (an id-less write, a reload, a bulk import)."""
+    a, b = _ids(old), _ids(new)
+    if a is None or b is None or b[0] < a[0] or b[1] < a[1]:
+        return None
+    if (b[0] - a[0]) + (b[1] - a[1]) > MAX_TOUCHED_ROWS:
+        return None
+    return {"e0": a[0], "e1": b[0], "t0": a[1], "t1": b[1]}
+
+
+def until_next_read(now: float | None = None) -> float:
+    """Seconds to the next instant of the read grid (just past a multiple of QUANTUM)."""
+    now = time.time() if now is None else now
+    return QUANTUM - (now % QUANTUM) + 0.002
 
 
 def watermark_of(token: str | None) -> str | None:
@@ -105,6 +157,8 @@ class ChangeFeed:
         self.store_id: str | None = None  # the database's oid: a store dropped and made again is another
         self.down_since: datetime | None = None  # UTC; None while connected
         self.error: str | None = None
+        # (token, codes the step to it touched, or None: everything), oldest first
+        self._steps: deque[tuple[str, frozenset[str] | None]] = deque(maxlen=HISTORY)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cockpit-change-feed", daemon=True)
 
@@ -141,6 +195,49 @@ class ChangeFeed:
             self._lock.wait_for(lambda: self.token != token, timeout)
             return self.token
 
+    def changed_since(self, token: str | None, code: str) -> bool:
+        """Whether the store changed for unit `code` since a page read it at `token`: False only
+        when every step since is known and none touched the unit."""
+        with self._lock:
+            if token == self.token:
+                return False
+            touched = self._since(token)
+        return touched is None or code in touched
+
+    def version_for(self, code: str | None) -> str | None:
+        """The version of one unit's numbers: `version` at the newest step that touched the unit
+        (or, if none did within the remembered history, at the oldest step remembered). Equal
+        for every worker that heard the same steps; a step touching everything moves every unit."""
+        if code is None:
+            return self.version
+        with self._lock:
+            if self.token is None:
+                return None
+            found = self._steps[0][0] if self._steps else self.token
+            for token, touched in reversed(self._steps):
+                if touched is None or code in touched:
+                    found = token
+                    break
+            return f"{self.store_id}:{found}"
+
+    def _since(self, token: str | None) -> frozenset[str] | None:
+        """Everything the steps after `token` touched; None when unknown or everything."""
+        out: set[str] = set()
+        for step, touched in reversed(self._steps):
+            if step == token:
+                return frozenset(out)
+            if touched is None:
+                return None
+            out |= touched
+        return None  # older than what is remembered
+
+    def _touched(self, conn, old: str | None, new: str) -> frozenset[str] | None:
+        ranges = step_ranges(watermark_of(old), watermark_of(new)) if "~" not in new else None
+        if ranges is None:
+            return None
+        anywhere, codes = conn.execute(TOUCHED, ranges).fetchone()
+        return None if anywhere else frozenset(codes)
+
     def _set(self, **values) -> None:
         with self._lock:
             for k, v in values.items():
@@ -165,6 +262,8 @@ class ChangeFeed:
                     conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
                     token = conn.execute(WATERMARK).fetchone()[0]
                     oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+                    self._steps.clear()  # (re)connected: what happened while away is unknown
+                    self._steps.append((token, None))
                     self._set(token=token, lsn=conn.execute(LSN).fetchone()[0], store_id=str(oid), down_since=None,
                               error=None)
                     pause = RETRY_FIRST
@@ -175,10 +274,13 @@ class ChangeFeed:
                         if last is None:
                             conn.execute("SELECT 1")  # notices a server that went away while idle
                             continue
-                        for last in conn.notifies(timeout=DEBOUNCE):  # the rest of the burst
+                        for last in conn.notifies(timeout=until_next_read()):  # the rest, to the grid
                             pass
                         mark = conn.execute(WATERMARK).fetchone()[0]
-                        self._set(token=next_token(self.token, mark, last.payload), lsn=conn.execute(LSN).fetchone()[0])
+                        new = next_token(self.token, mark, last.payload)
+                        if new != self.token:
+                            self._steps.append((new, self._touched(conn, self.token, new)))
+                        self._set(token=new, lsn=conn.execute(LSN).fetchone()[0])
             except psycopg.Error as exc:
                 first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
                 if self.down_since is None:
