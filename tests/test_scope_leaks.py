@@ -594,3 +594,23 @@ def test_warnings_of_another_district_stay_there(empty_url, use_store, databases
     assert (rb.status_code, _text(rb)) == (rn.status_code, _text(rn).replace(str(NO_WARNING), str(foreign)))
     with store.engine(empty_url).connect() as conn:
         assert conn.execute(sa.text("SELECT state FROM warnings WHERE id = :i"), {"i": foreign}).scalar() == "new"
+
+
+def test_shared_answers_are_per_scope_and_never_hide_a_denial(app, city, demo_url):
+    """The drill-down's answer is shared between officers of one scope (the same bytes), a
+    foreign unit's denial is on the record every time it is asked (never answered from the
+    cache), and an officer of another scope never gets A's shared answer."""
+    render = next(k for k, v in app.callback_map.items()
+                  if "view.data" in k and v["inputs"][0]["id"] == "query")
+    body = forge(app, render, lambda cid, prop: {"query": f"unit={city.a}&period=30d", "lang": "en"}.get(cid))
+    one, two = signed_in_client(app, "officer", city.a), signed_in_client(app, "officer", city.a)
+    first, second = _post(one, body), _post(two, body)
+    assert first.status_code == second.status_code == 200
+    assert first.get_data() == second.get_data()
+    foreign = signed_in_client(app, "officer", city.b)
+    other = _post(foreign, body)
+    assert other.status_code == 200 and other.get_data() != first.get_data()  # B's officer: no such unit
+    b_body = forge(app, render, lambda cid, prop: {"query": f"unit={city.b}&period=30d", "lang": "en"}.get(cid))
+    before = _denials(demo_url, city.b)
+    assert _post(one, b_body).get_data() == _post(two, b_body).get_data()
+    assert _denials(demo_url, city.b) - before == 2
