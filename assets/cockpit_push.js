@@ -20,7 +20,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             if (was) { was.source.close(); }
             var config = JSON.parse(document.getElementById("_dash-config").textContent);
             var query = "page=" + encodeURIComponent(page) + (unit ? "&unit=" + encodeURIComponent(unit) : "") +
-                (token ? "&token=" + encodeURIComponent(token) : "");
+                (token ? "&since=" + encodeURIComponent(token) : "");
             var source = new EventSource(config.requests_pathname_prefix + "_live/stream?" + query);
             var shown = function () {  /* still on this page? (Dash pages swap their content) */
                 return document.getElementById(page + "-live-status") !== null;

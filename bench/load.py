@@ -189,7 +189,7 @@ class Changes:
             return
         self.close()
         self.unit = unit
-        q = f"page={self.page}" + (f"&unit={unit}" if unit else "") + (f"&token={self.token}" if self.token else "")
+        q = f"page={self.page}" + (f"&unit={unit}" if unit else "") + (f"&since={self.token}" if self.token else "")
         try:
             r = self.s.get(f"{self.base}/_live/stream?{q}", stream=True, timeout=(TIMEOUT, 60))
         except requests.RequestException as exc:

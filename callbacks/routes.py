@@ -9,6 +9,8 @@
 
 /_live/check  204 for whoever the guard lets through: the change stream (cockpit/live_push.py)
     asks it with the browser's cookies before it streams, so one guard decides for both.
+/_live/stream  the stream itself is served by cockpit serve's event loop; here (a server without
+    it) 204, and the page polls.
 
 /tiles/<z>/<x>/<y>  the optional local base map (COCKPIT_TILES), served by this server only. No
     extension: the tile's own mimetype goes in Content-Type. Tiles do not change while the app
@@ -73,6 +75,12 @@ def register(server: flask.Flask, prefix: str = "/") -> None:
 
     @server.route(f"{base}/{live_push.CHECK}")
     def live_check():
+        return flask.Response(status=204)
+
+    # Reached only where nothing streams (the development server, tests' threaded server): 204
+    # tells the browser's EventSource to stop trying, quietly, and the page keeps polling.
+    @server.route(f"{base}/{live_push.PATH}")
+    def no_live_stream():
         return flask.Response(status=204)
 
     @server.route(f"{base}/tiles/<int:z>/<int:x>/<int:y>")

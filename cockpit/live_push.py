@@ -2,8 +2,8 @@
 
 Without it every screen asks "changed?" once a second (the `live-tick` poll): half of all
 requests a command centre makes, and on average half a second of latency. With it, a page opens
-`GET <prefix>/_live/stream?page=…&unit=…&token=…` (assets/live_push.js) and the server writes
-the new change token the moment its change feed reads one; the page's refresh callbacks then
+`GET <prefix>/_live/stream?page=…&unit=…&since=<token>` (assets/cockpit_push.js; not `token=`,
+which names a sign-in link) and the server writes the new change token the moment its change feed reads one; the page's refresh callbacks then
 run as they did after a poll. The poll stays, slowed down, as the badge's heartbeat and the
 fallback: a page whose stream fails (an old proxy, the development server) polls as before.
 
@@ -121,7 +121,7 @@ def router(app, feed_of: Callable, prefix: str = "/"):
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         hub.streams += 1
         try:
-            await _stream(hub, send, receive, _param(query, "unit"), _param(query, "token"))
+            await _stream(hub, send, receive, _param(query, "unit"), _param(query, "since"))
         finally:
             hub.streams -= 1
 

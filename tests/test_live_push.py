@@ -104,8 +104,8 @@ def test_a_served_stream_pushes_tokens_to_signed_in_screens_only(databases):
         assert wall.status == 200 and wall.getheader("Content-Type").startswith("text/event-stream")
         first = _next_token(wall, 5)
         assert first and first.startswith("w")
-        b_conn, b_stream = _stream(port, f"/_live/stream?page=cockpit&unit={b}&token={first}", cookie)
-        a_conn, a_stream = _stream(port, f"/_live/stream?page=cockpit&unit={a}&token={first}", cookie)
+        b_conn, b_stream = _stream(port, f"/_live/stream?page=cockpit&unit={b}&since={first}", cookie)
+        a_conn, a_stream = _stream(port, f"/_live/stream?page=cockpit&unit={a}&since={first}", cookie)
         time.sleep(0.5)
         with store.engine(url).begin() as c:
             c.execute(INSERT_IN, {"ext": "PUSH-A", "district": a})
