@@ -28,6 +28,7 @@ from cockpit.ui import url_state
 from cockpit.callbacks.context import context
 
 CALLBACK = "_dash-update-component"
+ANSWERS = "viewcache-answers"  # a layer above the views (their lock order: viewcache.shared)
 
 
 class _Unshared(Exception):
@@ -115,7 +116,7 @@ def register(app: Dash) -> None:
             return answer
 
         try:
-            status, mimetype, data = viewcache.shared(ctx.settings.state_dir).get(key, build)
+            status, mimetype, data = viewcache.shared(ctx.settings.state_dir, ANSWERS).get(key, build)
         except _Unshared as unshared:
             status, mimetype, data = unshared.answer
         return flask.Response(data, status=status, mimetype=mimetype)

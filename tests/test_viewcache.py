@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 
+from cockpit.metrics import viewcache
 from cockpit.metrics.viewcache import ViewCache, view_key
 
 
@@ -152,12 +153,29 @@ def test_a_district_officer_never_gets_the_citys_cached_view(demo_url, use_store
     assert render(admin) == city  # the second ask: from the cache
     theirs = render(officer)
     assert theirs["kpi-volume"] != city["kpi-volume"] or theirs["store-status"] != city["store-status"]
-    cache = viewcache.shared(app.server.extensions["cockpit"].settings.state_dir)
-    cache.enabled = False
+    state = app.server.extensions["cockpit"].settings.state_dir
+    caches = [viewcache.shared(state), viewcache.shared(state, "viewcache-answers")]  # views, whole answers
+    for cache in caches:
+        cache.enabled = False
     try:
         assert render(officer) == theirs  # what the officer sees with no cache at all
     finally:
-        cache.enabled = True
+        for cache in caches:
+            cache.enabled = True
+
+
+def test_an_answer_built_from_a_view_never_waits_on_its_own_lock(tmp_path):
+    """A shared answer is built from shared views: one layer computing asks the one below. With
+    one folder for both, a key whose view fell on the answer's lock stripe waited for itself."""
+
+    answers, views = viewcache.shared(tmp_path, "answers"), viewcache.shared(tmp_path, "views")
+    key = view_key("1:w1.1", "db", "*", "wall", None)  # the same key: the same stripe in both layers
+    done = []
+    worker = threading.Thread(target=lambda: done.append(answers.get(key, lambda: views.get(key, lambda: "v"))),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done == ["v"]
 
 
 def test_a_state_folder_it_cannot_write_leaves_a_cache_per_process(tmp_path):

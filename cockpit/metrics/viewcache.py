@@ -188,18 +188,23 @@ class ViewCache:
                 pass  # another worker swept it first
 
 
-_caches: dict[Path, ViewCache] = {}
+_caches: dict[tuple[Path, str], ViewCache] = {}
 _caches_lock = threading.Lock()
 
 
-def shared(state_dir: Path) -> ViewCache:
+def shared(state_dir: Path, layer: str = "viewcache") -> ViewCache:
     """This process's cache over the state folder's shared one (made on first use; the
-    environment's COCKPIT_VIEW_CACHE is read then, once)."""
+    environment's COCKPIT_VIEW_CACHE is read then, once).
+
+    `layer`: each layer has its own folder and lock files. A computation in one layer may ask
+    the next one down (a shared answer, cockpit/callbacks/shared_answers.py, is built from shared
+    views) but never the other way: locks are always taken in that order, so two workers can
+    never wait on each other, and a key never waits on its own stripe."""
     with _caches_lock:
-        cache = _caches.get(state_dir)
+        cache = _caches.get((state_dir, layer))
         if cache is None:
             enabled = os.environ.get("COCKPIT_VIEW_CACHE", "1").strip().lower() not in ("0", "off", "no", "false")
-            cache = _caches[state_dir] = ViewCache(Path(state_dir) / "viewcache", enabled=enabled)
+            cache = _caches[(state_dir, layer)] = ViewCache(Path(state_dir) / layer, enabled=enabled)
         return cache
 
 
