@@ -129,3 +129,21 @@ def test_the_app_role_cannot_name_a_partition(databases):
         app = conn.execute(sa.text("SELECT has_schema_privilege('cockpit_app', 'internal', 'USAGE')")).scalar()
         keys = conn.execute(sa.text("SELECT has_table_privilege('cockpit_app', 'event_keys', 'SELECT')")).scalar()
     assert app is False and keys is False
+
+
+def test_a_bulk_load_leaves_every_partition_indexed_and_nothing_in_default(databases):
+    from cockpit.demo.load import load_demo
+
+    eng = store.engine(databases.create("parts_demo"))
+    load_demo(eng, grids=40, events=3000, days=70, progress=lambda line: None)
+    with eng.connect() as conn:
+        invalid = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_index WHERE NOT indisvalid")).scalar()
+        per_partition = conn.execute(sa.text(
+            "SELECT min(n), max(n) FROM (SELECT count(x.indexrelid) AS n FROM pg_inherits i "
+            "LEFT JOIN pg_index x ON x.indrelid = i.inhrelid WHERE i.inhparent = 'events'::regclass "
+            "GROUP BY i.inhrelid) c")).one()
+        default = conn.execute(sa.text("SELECT count(*) FROM internal.events_default")).scalar()
+        keys, events = conn.execute(sa.text("SELECT (SELECT count(*) FROM event_keys), count(*) FROM events")).one()
+    assert invalid == 0 and per_partition[0] == per_partition[1] == 6  # the key and 5 indexes
+    assert default == 0 and keys == events == 3000

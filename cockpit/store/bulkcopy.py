@@ -269,7 +269,9 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
         """,
         (tables,),
     )
-    indexes = cursor.fetchall()
+    # a partitioned table's index prints as ON ONLY (the parent alone, invalid until each
+    # partition's is attached): built again, it must cover the partitions too
+    indexes = [(t, n, d.replace(" ON ONLY ", " ON ", 1)) for t, n, d in cursor.fetchall()]
     for table, name, _, _ in constraints:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for _, name, _ in indexes:

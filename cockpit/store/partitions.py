@@ -180,3 +180,43 @@ def detach_before(conn: sa.Connection, before: str, now: datetime | None = None)
         {"c": _bounds(cutoff)[0]}).scalar_one()
     return {"months": [m.strftime("%Y-%m") for m in months], "events": events, "transitions": transitions,
             "left_in_default": stray}
+
+
+UPKEEP_SECONDS = 3600
+UPKEEP_LOCK = 0x636B7062  # 'ckpb': one worker at a time does the hourly check
+
+
+def upkeep(eng: sa.Engine, ahead: int = AHEAD) -> list[date]:
+    """The current month and `ahead` more, unless another worker is at it right now."""
+    with eng.begin() as conn:
+        if not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": UPKEEP_LOCK}).scalar():
+            return []
+        if conn.execute(sa.text("SELECT to_regclass('internal.events_default')")).scalar() is None:
+            return []  # a store not migrated to 0012 yet
+        return ensure_ahead(conn, ahead)
+
+
+def start_upkeep(s, interval: float = UPKEEP_SECONDS):
+    """`cockpit serve`'s thread (daemon, one per worker): the months ahead, checked every interval."""
+    import logging
+    import threading
+    import time
+
+    from cockpit.store.database import database_url, engine
+
+    log = logging.getLogger("cockpit.partitions")
+
+    def loop() -> None:
+        eng = engine(database_url(s))  # the owner: only it may create partitions
+        while True:
+            try:
+                made = upkeep(eng)
+                if made:
+                    log.warning("partitions created: %s", ", ".join(m.strftime("%Y-%m") for m in made))
+            except Exception:  # a store restarting must not end the upkeep
+                log.exception("partition upkeep failed; trying again next interval")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="partition-upkeep", daemon=True)
+    thread.start()
+    return thread
