@@ -147,3 +147,24 @@ def test_a_bulk_load_leaves_every_partition_indexed_and_nothing_in_default(datab
         keys, events = conn.execute(sa.text("SELECT (SELECT count(*) FROM event_keys), count(*) FROM events")).one()
     assert invalid == 0 and per_partition[0] == per_partition[1] == 6  # the key and 5 indexes
     assert default == 0 and keys == events == 3000
+
+
+def test_an_event_moved_to_another_month_keeps_its_counts_and_takes_its_transitions(databases):
+    eng = store.engine(databases.create("parts_move"))
+    with eng.begin() as conn:
+        _city(conn)
+        conn.execute(sa.text(
+            "INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at) "
+            "SELECT id, reported_at, 'reported', 'closed', closed_at FROM events WHERE closed_at IS NOT NULL"))
+    with eng.begin() as conn:
+        before = _snapshot(conn)
+        moved = conn.execute(sa.text(
+            "SELECT id FROM events WHERE closed_at IS NOT NULL AND reported_at > now() - interval '100 days' "
+            "ORDER BY id LIMIT 2")).scalars().all()
+        conn.execute(sa.text("UPDATE events SET reported_at = reported_at - interval '40 days' WHERE id = ANY(:ids)"),
+                     {"ids": moved})
+        after = _snapshot(conn)
+        assert after[:2] == before[:2] and after[2][0] == before[2][0] and after[3] == before[3]
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM event_transitions t JOIN events e ON e.id = t.event_id "
+            "AND e.reported_at = t.event_reported_at WHERE e.id = ANY(:ids)"), {"ids": moved}).scalar() == 2

@@ -212,6 +212,14 @@ TRIGGERS = [
 ]
 OLD_TRIGGERS = TRIGGERS[:12]
 
+# Frozen from cockpit.metrics.rollup: an UPDATE moving an event to another month's partition is a
+# delete and an insert inside PostgreSQL; the row trigger events_rollup_gone must not take the
+# event's stints away then (the statement UPDATE trigger moves them, as before).
+MOVING_FUNCTIONS = ["\n    CREATE OR REPLACE FUNCTION cockpit_rollup_event_gone() RETURNS trigger LANGUAGE plpgsql AS $$\n    BEGIN\n        -- an UPDATE moving the event to another month's partition deletes and inserts it inside\n        -- PostgreSQL: its stints stay (the statement UPDATE trigger moves them)\n        IF current_setting('cockpit.moving_event', true) = OLD.id::text THEN\n            PERFORM set_config('cockpit.moving_event', '', true);\n            RETURN OLD;\n        END IF;\n        INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)\n        SELECT unit_id, day, stage, bucket, sum(n) FROM (\n    SELECT cl.ancestor_id AS unit_id,\n           (e.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date AS day,\n           t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket,\n           -1 * count(*) AS n\n    FROM (SELECT t.*, lag(t.at) OVER (PARTITION BY t.event_id ORDER BY t.at, t.id) AS prev_at\n                  FROM event_transitions t WHERE t.event_id IN (SELECT id FROM (SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id) x)) t\n    JOIN (SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id) e ON e.id = t.event_id\n    JOIN unit_closure cl ON cl.descendant_id = e.grid_id\n        JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id\n    WHERE t.from_status IS NOT NULL\n    GROUP BY 1, 2, 3, 4) s GROUP BY 1, 2, 3, 4\n        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n;\n        RETURN OLD;\n    END $$", "\n    CREATE OR REPLACE FUNCTION cockpit_rollup_event_moving() RETURNS trigger LANGUAGE plpgsql AS $$\n    BEGIN\n        IF coalesce(to_regclass('internal.events_' || to_char(NEW.reported_at AT TIME ZONE 'UTC', 'YYYYMM')),\n                    'internal.events_default'::regclass) <> TG_RELID THEN\n            PERFORM set_config('cockpit.moving_event', OLD.id::text, true);\n        END IF;\n        RETURN NEW;\n    END $$"]
+MOVING_TRIGGER = ("CREATE TRIGGER events_rollup_moving BEFORE UPDATE OF reported_at ON events "
+                  "FOR EACH ROW EXECUTE FUNCTION cockpit_rollup_event_moving()")
+OLD_GONE = "\n    CREATE OR REPLACE FUNCTION cockpit_rollup_event_gone() RETURNS trigger LANGUAGE plpgsql AS $$\n    BEGIN\n        INSERT INTO stage_rollup AS r (unit_id, day, stage, bucket, n)\n        SELECT unit_id, day, stage, bucket, sum(n) FROM (\n    SELECT cl.ancestor_id AS unit_id,\n           (e.reported_at AT TIME ZONE (SELECT value FROM cockpit_state WHERE key = 'timezone'))::date AS day,\n           t.from_status AS stage, cockpit_bucket(t.at - coalesce(t.prev_at, e.reported_at)) AS bucket,\n           -1 * count(*) AS n\n    FROM (SELECT t.*, lag(t.at) OVER (PARTITION BY t.event_id ORDER BY t.at, t.id) AS prev_at\n                  FROM event_transitions t WHERE t.event_id IN (SELECT id FROM (SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id) x)) t\n    JOIN (SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id) e ON e.id = t.event_id\n    JOIN unit_closure cl ON cl.descendant_id = e.grid_id\n        JOIN rollup_units ru ON ru.unit_id = cl.ancestor_id\n    WHERE t.from_status IS NOT NULL\n    GROUP BY 1, 2, 3, 4) s GROUP BY 1, 2, 3, 4\n        ON CONFLICT (unit_id, day, stage, bucket) DO UPDATE SET n = r.n + excluded.n;\n        RETURN OLD;\n    END $$"
+
 SCOPED = "((SELECT cockpit_scope_all()) OR {col} IN (SELECT cockpit_scope_units()))"
 POLICIES_UP = {
     "events": SCOPED.format(col="grid_id"),
@@ -306,7 +314,7 @@ def upgrade() -> None:
         op.execute(_set_sequence(table))
         for statement in _grants(table):
             op.execute(statement)
-    for statement in KEY_FUNCTIONS + TRIGGERS:
+    for statement in KEY_FUNCTIONS + MOVING_FUNCTIONS + TRIGGERS + [MOVING_TRIGGER]:
         op.execute(statement)
     op.execute("DROP TABLE event_transitions_old")
     op.execute("DROP TABLE events_old")
@@ -319,11 +327,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Back to one table each (detached months are not brought back: they stay in archive)."""
-    for t in TRIGGERS:
+    for t in TRIGGERS + [MOVING_TRIGGER]:
         name, table = t.split()[2], t.split(" ON ")[1].split()[0]
         op.execute(f"DROP TRIGGER {name} ON {table}")
     for fn in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP FUNCTION cockpit_event_keys_{fn}()")
+    op.execute("DROP FUNCTION cockpit_rollup_event_moving()")
+    op.execute(OLD_GONE)
     op.execute("ALTER TABLE event_transitions DROP CONSTRAINT fk_event_transitions_event_id_events")
     op.execute("DROP TABLE event_keys")
     _put_aside(["events", "event_transitions"],
