@@ -328,8 +328,12 @@ def install_sql() -> list[str]:
     fn.append("""
     CREATE OR REPLACE FUNCTION cockpit_rollup_event_moving() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF coalesce(to_regclass('internal.events_' || to_char(NEW.reported_at AT TIME ZONE 'UTC', 'YYYYMM')),
-                    'internal.events_default'::regclass) <> TG_RELID THEN
+        -- by the catalog, not to_regclass: writers have no USAGE on the schema internal
+        IF (SELECT relname FROM pg_class WHERE oid = TG_RELID) <> coalesce(
+               (SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'internal'
+                  AND c.relname = 'events_' || to_char(NEW.reported_at AT TIME ZONE 'UTC', 'YYYYMM')),
+               'events_default') THEN
             PERFORM set_config('cockpit.moving_event', OLD.id::text, true);
         END IF;
         RETURN NEW;
