@@ -986,7 +986,8 @@ PREPARE_SQL = [
     INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id, note)
     SELECT d.id, d.reported_at, p.status, d.status,
            greatest(CASE WHEN d.status = 'closed' THEN d.closed_at ELSE coalesce(d.updated_at, now()) END,
-                    (SELECT max(t.at) FROM event_transitions t WHERE t.event_id = d.id), d.reported_at),
+                    (SELECT max(t.at) FROM event_transitions t
+                     WHERE t.event_id = d.id AND t.event_reported_at = d.reported_at), d.reported_at),
            d.grid_id, d.department_id, 'imported'
     FROM import_done d JOIN import_prior p ON p.id = d.id
     WHERE NOT d.inserted AND p.status <> d.status
