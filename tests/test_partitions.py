@@ -168,3 +168,17 @@ def test_an_event_moved_to_another_month_keeps_its_counts_and_takes_its_transiti
         assert conn.execute(sa.text(
             "SELECT count(*) FROM event_transitions t JOIN events e ON e.id = t.event_id "
             "AND e.reported_at = t.event_reported_at WHERE e.id = ANY(:ids)"), {"ids": moved}).scalar() == 2
+
+
+def test_the_command_lists_and_refuses_bad_input_in_one_line(databases):
+    from conftest import run_cli
+
+    url = databases.create("parts_cli")
+    listed = run_cli("partitions", "list", url=url)
+    assert listed.returncode == 0 and "default" in listed.stdout
+    for args, says in ((("detach",), "needs --before"), (("detach", "--before", "2024/01"), "YYYY-MM"),
+                       (("list", "--before", "2024-01"), "--before is for partitions detach")):
+        r = run_cli("partitions", *args, url=url)
+        assert r.returncode != 0 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("partitions", "detach", "--before", "2001-01", url=url)
+    assert r.returncode == 0 and "detached 0 months" in r.stdout
