@@ -129,6 +129,8 @@ def test_the_app_role_cannot_name_a_partition(databases):
         app = conn.execute(sa.text("SELECT has_schema_privilege('cockpit_app', 'internal', 'USAGE')")).scalar()
         keys = conn.execute(sa.text("SELECT has_table_privilege('cockpit_app', 'event_keys', 'SELECT')")).scalar()
     assert app is False and keys is False
+    assert partitions.upkeep(eng) == []  # the migration made the current month and 3 ahead
+    assert len(partitions.upkeep(eng, ahead=5)) == 2  # what `cockpit serve` does each hour
 
 
 def test_a_bulk_load_leaves_every_partition_indexed_and_nothing_in_default(databases):

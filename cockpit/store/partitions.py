@@ -59,7 +59,7 @@ def ensure_months(conn: sa.Connection, months) -> list[date]:
     same transaction, the user triggers off (the rollups and keys already hold them).
     """
     wanted = sorted({month_of(m) for m in months})
-    if not wanted:
+    if not wanted or set(wanted) <= set(existing(conn)):  # the usual case: no lock taken at all
         return []
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     have = set(existing(conn))
@@ -193,6 +193,8 @@ def upkeep(eng: sa.Engine, ahead: int = AHEAD) -> list[date]:
             return []
         if conn.execute(sa.text("SELECT to_regclass('internal.events_default')")).scalar() is None:
             return []  # a store not migrated to 0012 yet
+        # a long import holding the events tables must not hold up the server: next time then
+        conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
         return ensure_ahead(conn, ahead)
 
 
