@@ -124,7 +124,9 @@ INDEXES = [
     "INCLUDE (id, category_id, source, status, handling_level, closed_at, deadline_at, rating)",
     "CREATE INDEX ix_events_open_deadline ON events (grid_id, deadline_at) INCLUDE (category_id, source) "
     "WHERE closed_at IS NULL",
-    "CREATE INDEX ix_event_transitions_event_id_at ON event_transitions (event_id, at) INCLUDE (id, from_status)",
+    # event_reported_at included: a lookup naming the event's month (one partition) stays index-only
+    "CREATE INDEX ix_event_transitions_event_id_at ON event_transitions (event_id, at) "
+    "INCLUDE (id, from_status, event_reported_at)",
 ]
 FOREIGN = [
     "ALTER TABLE events ADD CONSTRAINT fk_events_category_id_categories FOREIGN KEY (category_id) REFERENCES categories (id)",
@@ -351,7 +353,8 @@ def downgrade() -> None:
         "ALTER TABLE events ADD CONSTRAINT pk_events PRIMARY KEY (id)",
         "ALTER TABLE events ADD CONSTRAINT uq_events_source_external_id UNIQUE (source, external_id)",
         "ALTER TABLE event_transitions ADD CONSTRAINT pk_event_transitions PRIMARY KEY (id)",
-        *[i for i in INDEXES if "source_external_id" not in i],
+        *[i for i in INDEXES if "source_external_id" not in i and "event_transitions" not in i],
+        "CREATE INDEX ix_event_transitions_event_id_at ON event_transitions (event_id, at) INCLUDE (id, from_status)",
         *[f for f in FOREIGN if "event_id_events" not in f],
         "ALTER TABLE event_transitions ADD CONSTRAINT fk_event_transitions_event_id_events FOREIGN KEY (event_id) "
         "REFERENCES events (id) ON DELETE CASCADE",
