@@ -75,10 +75,11 @@ def plain(eng: sa.Engine, path: Path, sample: int) -> float:
         for r in df.itertuples(index=False):
             conn.execute(sa.text(
                 "INSERT INTO events (source, external_id, category_id, reported_at, location, status, closed_at) "
-                "VALUES ('grid_app', :id, (SELECT id FROM categories WHERE code = :cat), "
+                "SELECT 'grid_app', :id, (SELECT id FROM categories WHERE code = :cat), "
                 "CAST(:rep AS timestamp) AT TIME ZONE 'Asia/Shanghai', ST_SetSRID(ST_MakePoint(:x, :y), 4326), "
-                ":st, CAST(NULLIF(:cl, '') AS timestamp) AT TIME ZONE 'Asia/Shanghai') "
-                "ON CONFLICT (source, external_id) DO NOTHING"),
+                ":st, CAST(NULLIF(:cl, '') AS timestamp) AT TIME ZONE 'Asia/Shanghai' "
+                # the key is unique through event_keys (events is partitioned: migration 0012)
+                "WHERE NOT EXISTS (SELECT 1 FROM event_keys WHERE source = 'grid_app' AND external_id = :id)"),
                 {"id": r[0], "cat": r[1], "rep": r[2], "cl": r[3], "x": float(r[6]), "y": float(r[7]),
                  "st": "closed" if r[4] == "已办结" else "handling"})
     return sample / (time.monotonic() - started)

@@ -83,6 +83,37 @@ def _cmd_rollup(args) -> int:
     return 0
 
 
+def _cmd_partitions(args) -> int:
+    from cockpit import store
+    from cockpit.context import for_admin
+    from cockpit.store import partitions
+
+    if args.action != "detach" and args.before:
+        raise CockpitError(f"--before is for partitions detach, not {args.action}")
+    if args.action == "detach" and not args.before:
+        raise CockpitError("partitions detach needs --before YYYY-MM: the first month kept")
+    ctx = for_admin()
+    store.check(ctx.engine)
+    with ctx.connect() as conn:
+        if args.action == "list":
+            print(f"{'month':<8} {'events':>12} {'transitions':>12} {'size':>10}")
+            for p in partitions.listing(conn):
+                print(f"{p['month']:<8} {p['events']:>12,} {p['transitions']:>12,} {p['bytes'] / 2**20:>8.1f} MB")
+        elif args.action == "ensure":
+            made = partitions.ensure_ahead(conn, args.ahead)
+            conn.commit()
+            print(f"months created: {', '.join(m.strftime('%Y-%m') for m in made) or 'none (all there)'}")
+        else:
+            done = partitions.detach_before(conn, args.before)
+            conn.commit()
+            print(f"detached {len(done['months'])} months ({', '.join(done['months']) or 'none'}) to schema archive: "
+                  f"{done['events']:,} events, {done['transitions']:,} transitions; rollups keep their numbers")
+            if done["left_in_default"]:
+                print(f"{done['left_in_default']:,} events before {args.before} are in the DEFAULT partition "
+                      "(months never created): not detached")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from cockpit import store
     from cockpit.context import for_admin
@@ -715,6 +746,13 @@ def build_parser() -> argparse.ArgumentParser:
     roll = sub.add_parser("rollup", help="the drill-down's pre-aggregated tables: status | rebuild")
     roll.add_argument("action", choices=["status", "rebuild"])
     roll.set_defaults(func=_cmd_rollup)
+
+    parts = sub.add_parser("partitions", help="monthly partitions of the events: list | ensure [--ahead N] | "
+                                              "detach --before YYYY-MM")
+    parts.add_argument("action", choices=["list", "ensure", "detach"])
+    parts.add_argument("--before", metavar="YYYY-MM", help="detach: every month before this one")
+    parts.add_argument("--ahead", type=int, default=3, help="ensure: months after the current one (default 3)")
+    parts.set_defaults(func=_cmd_partitions)
 
     demo = sub.add_parser("demo", help="load the deterministic demo city and its events")
     demo.add_argument("--seed", type=int, default=7)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
+
 from cockpit.config import Settings
 from cockpit.errors import CockpitError
 from cockpit.ports import bind_error
@@ -138,6 +140,22 @@ def worker_class():
     return CockpitWorker
 
 
+def ensure_partitions(s: Settings) -> None:
+    """The current month of events and the months ahead exist before the first request
+    (cockpit/store/partitions.py); a store the server may not change is left as it is."""
+    from cockpit.store import partitions
+    from cockpit.store.database import database_url, engine
+
+    try:
+        made = partitions.upkeep(engine(database_url(s)))
+    except sa.exc.SQLAlchemyError as exc:
+        print(f"cockpit: months ahead of events not checked ({type(exc.orig or exc).__name__}); "
+              "run cockpit partitions ensure as the store's owner", flush=True)
+        return
+    if made:
+        print(f"cockpit: partitions created for {', '.join(m.strftime('%Y-%m') for m in made)}", flush=True)
+
+
 def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int | None = None,
           threads: int | None = None, plain: bool = False) -> None:
     """Serve with gunicorn: `workers` processes (default COCKPIT_WORKERS), each an event loop whose
@@ -153,6 +171,7 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
     configured_tiles(s.tiles)  # a misconfigured COCKPIT_TILES: one line now, not a bare map later
     refuse_unbound_role(s)
     link = first_admin_link(s, host, port)
+    ensure_partitions(s)
     workers = workers or s.workers
     threads = threads or s.threads
 
@@ -183,6 +202,9 @@ def serve(s: Settings, host: str = "127.0.0.1", port: int = 8050, workers: int |
             from cockpit.hotspots import schedule
 
             schedule.start(s)  # hotspot detection, one run per interval for all workers
+            from cockpit.store import partitions
+
+            partitions.start_upkeep(s)  # the months ahead of events, checked every hour
             # Dash learns which script files it may serve while rendering the index page; a
             # worker asked for a script before it ever rendered one answers 500 ("not a
             # registered library"). Render it once here, in every worker (no database needed).

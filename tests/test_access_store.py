@@ -50,8 +50,8 @@ def city(databases):
                 FROM categories c WHERE c.code = 'X' RETURNING id"""),
                 {"ext": ext, "lon": lon, "lat": lat, "name": name, "phone": phone}).scalar()
             conn.execute(sa.text("""
-                INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id)
-                SELECT id, 'reported', 'dispatched', now() - interval '30 minutes', grid_id FROM events WHERE id = :id"""),
+                INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id)
+                SELECT id, reported_at, 'reported', 'dispatched', now() - interval '30 minutes', grid_id FROM events WHERE id = :id"""),
                 {"id": ids[ext]})
         for code in ("G11", "G21"):
             conn.execute(sa.text("""

@@ -200,3 +200,16 @@ def test_without_a_writer_posting_is_503(post, monkeypatch):
     assert r.status_code == 503
     assert r.get_json() == {"error": "writing events is not configured on this server "
                                      "(set COCKPIT_WRITER_DATABASE_URL)"}
+
+
+def test_the_same_event_sent_with_another_month_is_still_one_event(post):
+    """(source, external_id) is unique across the monthly partitions (docs/schema.md §2a)."""
+    url, send, where, _ = post
+    assert send(request("SR-9", where)).status_code == 201
+    earlier = _iso(NOW - timedelta(days=40))
+    r = send(request("SR-9", where, requested_datetime=earlier))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["results"][0]["status"] == "updated"
+    assert count(url, "SELECT count(*) FROM events WHERE external_id = 'SR-9'") == 1
+    assert count(url, "SELECT count(*) FROM event_keys WHERE external_id = 'SR-9'") == 1
+    assert count(url, "SELECT reported_at FROM events WHERE external_id = 'SR-9'") == NOW - timedelta(days=40)

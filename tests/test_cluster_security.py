@@ -126,8 +126,8 @@ def test_the_writer_stores_events_and_nothing_more(cluster):
                 RETURNING id, grid_id""").fetchone()
             assert made[1] is not None
             conn.execute("UPDATE events SET status = 'closed', closed_at = now() WHERE id = %s", (made[0],))
-            conn.execute("INSERT INTO event_transitions (event_id, from_status, to_status, at) "
-                         "VALUES (%s, 'reported', 'closed', now())", (made[0],))
+            conn.execute("INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at) "
+                         "SELECT id, reported_at, 'reported', 'closed', now() FROM events WHERE id = %s", (made[0],))
             conn.execute("INSERT INTO categories (code, name) VALUES ('w', 'w')")
             conn.execute("CREATE TEMP TABLE stage (x int)")  # the importer stages its rows so
             conn.execute("UPDATE warnings SET state = 'acknowledged'")  # a duty officer's acknowledgement

@@ -91,6 +91,7 @@ def test_transitions_agree_with_status_and_times(demo_engine):
         "last step is not the status": """
             SELECT count(*) FROM events e
             LEFT JOIN LATERAL (SELECT to_status FROM event_transitions t WHERE t.event_id = e.id
+                               AND t.event_reported_at = e.reported_at  -- its month's partition only
                                ORDER BY at DESC, id DESC LIMIT 1) last ON true
             WHERE coalesce(last.to_status, 'reported') <> e.status""",
         "closed without closed_at (or the reverse)": """

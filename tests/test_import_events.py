@@ -480,3 +480,25 @@ def test_open311_streams_in_chunks_and_a_key_repeated_in_a_later_chunk_is_quaran
     assert [ln for ln in lines if ln.startswith("read ")][0].startswith("read 4 rows")  # streamed, 4 at a time
     assert (res.read, res.inserted, dict(res.quarantined)) == (12, 10, {"duplicate_in_file": 2})
     assert [r.row_no for r in q(city, "SELECT row_no FROM quarantine ORDER BY row_no")] == [11, 12]
+
+
+def test_an_import_creates_its_months_and_a_key_sent_again_in_another_month_stays_one_event(city, tmp_path):
+    """Monthly partitions (docs/schema.md §2a): the file's months are made before its rows go
+    in (none waits in DEFAULT), and re-importing a row whose report time moved to another month
+    updates that event rather than adding one."""
+    df = hotline_rows(12, start=datetime(2019, 5, 30, 8, 0))  # spans May and June 2019
+    path = tmp_path / "h.csv"
+    df.to_csv(path, index=False)
+    cli_json(str(path), "--preset", "hotline12345", url=city)
+    assert q(city, "SELECT count(*) FROM internal.events_default")[0][0] == 0
+    assert q(city, "SELECT count(*) FROM internal.events_201905")[0][0] > 0
+    assert q(city, "SELECT count(*) FROM internal.events_201906")[0][0] > 0
+    df.loc[0, "受理时间"] = "07/15/2019 09:00:00 AM"  # RX00000 now reported in July
+    df.loc[0, "办结时间"] = ""
+    df.loc[0, "办理状态"] = "处理中"
+    df.to_csv(path, index=False)
+    out = cli_json(str(path), "--preset", "hotline12345", url=city)
+    assert out["inserted"] == 0 and out["updated"] == 1
+    assert q(city, "SELECT count(*) FROM events WHERE external_id = 'RX00000'")[0][0] == 1
+    assert q(city, "SELECT count(*) FROM internal.events_201907")[0][0] == 1
+    assert q(city, "SELECT count(*) FROM event_keys")[0][0] == 12

@@ -265,8 +265,8 @@ SELECT 'grid_app', u.code || '-' || q, (SELECT id FROM categories WHERE code = '
        CASE WHEN q = 0 THEN 'closed' ELSE 'reported' END,
        CASE WHEN q = 0 THEN 5 END
 FROM units u CROSS JOIN generate_series(0, 1) q WHERE u.level = 'grid';
-INSERT INTO event_transitions (event_id, from_status, to_status, at)
-SELECT id, 'reported', 'closed', closed_at FROM events WHERE closed_at IS NOT NULL;
+INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at)
+SELECT id, reported_at, 'reported', 'closed', closed_at FROM events WHERE closed_at IS NOT NULL;
 """
 
 

@@ -53,7 +53,8 @@ CATALOG = {
           AND a.attnum > 0 AND NOT a.attisdropped AND {_ours("c.oid")}""",
     "constraints": f"""
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE connamespace = 'public'::regnamespace AND conrelid <> 0 AND {_ours("conrelid")}""",
+        WHERE connamespace = 'public'::regnamespace AND conrelid <> 0 AND {_ours("conrelid")}
+          AND conparentid = 0  -- not a partitioned foreign key's copies, one a partition""",
     "indexes": f"""
         SELECT c.relname, i.relname, pg_get_indexdef(i.oid)
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid

@@ -64,8 +64,8 @@ SELECT 'citizen_app', 'new-' || g, (SELECT id FROM categories WHERE code = 'SR01
        now() + interval '1 day', 'reported'
 FROM generate_series(1, 2) g;
 -- they are dispatched: a transition each, and the status
-INSERT INTO event_transitions (event_id, from_status, to_status, at)
-SELECT id, 'reported', 'dispatched', now() FROM events WHERE external_id LIKE 'new-%';
+INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at)
+SELECT id, reported_at, 'reported', 'dispatched', now() FROM events WHERE external_id LIKE 'new-%';
 UPDATE events SET status = 'dispatched', handling_level = 'community' WHERE external_id LIKE 'new-%';
 -- an open event is closed late and rated 2 stars, another one escalated to the district
 UPDATE events SET status = 'closed', closed_at = greatest(now(), deadline_at + interval '1 hour'), rating = 2,

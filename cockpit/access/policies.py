@@ -144,7 +144,9 @@ POLICIES = {
     "units": SCOPED.format(col="id"),
     "unit_closure": f"({SCOPED.format(col='ancestor_id')} AND {SCOPED.format(col='descendant_id')})",
     "events": SCOPED.format(col="grid_id"),
-    "event_transitions": "((SELECT cockpit_scope_all()) OR EXISTS (SELECT 1 FROM events e WHERE e.id = event_id))",
+    # the event's month too: one partition probed, not every month's
+    "event_transitions": "((SELECT cockpit_scope_all()) OR EXISTS (SELECT 1 FROM events e "
+                         "WHERE e.id = event_id AND e.reported_at = event_reported_at))",
     "rollup_units": SCOPED.format(col="unit_id"),
     "kpi_rollup": SCOPED.format(col="unit_id"),
     "stage_rollup": SCOPED.format(col="unit_id"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from cockpit.demo import events as de
 from cockpit.metrics import heat, rollup
+from cockpit.store import partitions
 from cockpit.store.bulkcopy import Col, Payload, bulk_load_mode, copy_columns, copy_payload, payload, prefetched
 from cockpit.metrics.measures import MEASURES
 from cockpit.store.schema import STATUSES
@@ -194,6 +195,11 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
     progress(f"city: {len(city.units):,} units ({len(city.of_level('grid')):,} grids) "
              f"in {time.monotonic() - started:.1f} s")
 
+    # the months of the period and the months ahead, before any row goes in (none into DEFAULT)
+    with eng.connect() as pconn:
+        partitions.ensure_range(pconn, now - timedelta(days=days + 1), now)
+        partitions.ensure_ahead(pconn, now=now)
+        pconn.commit()
     raw = eng.raw_connection()
     try:
         cur = raw.cursor()
@@ -209,12 +215,14 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
             # Generation (numpy, this process) overlaps COPY (the server): two cores, both busy.
             parts = []
             for ev, tr, part in prefetched(_payloads(ref, plan, seed)):
-                n_events += copy_payload(cur, ev, freeze=True)
-                n_transitions += copy_payload(cur, tr, freeze=True)
+                # no FREEZE: PostgreSQL refuses it into a partitioned table
+                n_events += copy_payload(cur, ev)
+                n_transitions += copy_payload(cur, tr)
                 parts.append(part)
                 progress(f"events {n_events:,}/{events:,} ({n_events / max(events, 1):.0%}), "
                          f"transitions {n_transitions:,}, {time.monotonic() - started:.0f} s")
             _copy_rollups(cur, parts, above, plan, tz)
+            partitions.fill_event_keys(cur, "true")  # the key trigger is off with the others
         _record_truth(cur, de.planted_truth(ref, plan, parts))
         for table, last_id in (("events", n_events), ("event_transitions", n_transitions)):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(last_id, 1)})")

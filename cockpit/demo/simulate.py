@@ -50,10 +50,10 @@ ADVANCE = sa.text("""
                rating = CASE WHEN CAST(:to AS text) = 'closed' THEN CAST(:rating AS smallint) END,
                rated_at = CASE WHEN CAST(:to AS text) = 'closed' AND :rating IS NOT NULL THEN now() END
         WHERE id = :id AND status = CAST(:from AS text)
-        RETURNING id, grid_id
+        RETURNING id, grid_id, reported_at
     )
-    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id)
-    SELECT moved.id, CAST(:from AS text), CAST(:to AS text), now(),
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id)
+    SELECT moved.id, moved.reported_at, CAST(:from AS text), CAST(:to AS text), now(),
            (SELECT c.ancestor_id FROM unit_closure c
             WHERE c.descendant_id = moved.grid_id AND c.depth > 0 ORDER BY c.depth LIMIT 1)
     FROM moved

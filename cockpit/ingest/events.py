@@ -58,6 +58,7 @@ import sqlalchemy as sa
 
 from cockpit.errors import CockpitError
 from cockpit.metrics import changes, heat, rollup
+from cockpit.store import partitions
 from cockpit.store.bulkcopy import bulk_load_mode, prefetched
 from cockpit.store.schema import SOURCES, STATUSES
 
@@ -942,8 +943,8 @@ NEW_EVENTS = """
 # 'reported' to it, at the close time (closed) or the last change (else the report time).
 # NEW is a relation of the inserted events with the file's updated_at.
 NEW_TRANSITIONS = """
-    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
-    SELECT d.id, 'reported', d.status,
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id, note)
+    SELECT d.id, d.reported_at, 'reported', d.status,
            CASE WHEN d.status = 'closed' THEN d.closed_at
                 ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
            d.grid_id, d.department_id, 'imported'
@@ -982,10 +983,11 @@ PREPARE_SQL = [
     """,
     # Changed events: one transition from the status held before, never dated before the last one
     """
-    INSERT INTO event_transitions (event_id, from_status, to_status, at, unit_id, department_id, note)
-    SELECT d.id, p.status, d.status,
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id, note)
+    SELECT d.id, d.reported_at, p.status, d.status,
            greatest(CASE WHEN d.status = 'closed' THEN d.closed_at ELSE coalesce(d.updated_at, now()) END,
-                    (SELECT max(t.at) FROM event_transitions t WHERE t.event_id = d.id), d.reported_at),
+                    (SELECT max(t.at) FROM event_transitions t
+                     WHERE t.event_id = d.id AND t.event_reported_at = d.reported_at), d.reported_at),
            d.grid_id, d.department_id, 'imported'
     FROM import_done d JOIN import_prior p ON p.id = d.id
     WHERE NOT d.inserted AND p.status <> d.status
@@ -1025,6 +1027,8 @@ BULK_INSERT_SQL = [
     NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM events e
           JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id WHERE e.id > {first}) d"""),
 ]
+# the new events' keys (the key trigger is off with the others): a key held fails it as it would
+BULK_KEYS_SQL = "INSERT INTO event_keys (source, external_id, event_id) SELECT source, external_id, id FROM events WHERE id > {first}"
 BULK_DELTA_SQL = [
     "ANALYZE events",
     "ANALYZE event_transitions",
@@ -1089,32 +1093,42 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
         progress(f"{time.monotonic() - started:6.1f} s  {' '.join(stmt.split())[:60]}")
         return done
 
-    # only the tables' owner may switch their triggers off (the API's writer role may not)
-    bulk = bulk and conn.execute(sa.text(
+    # only the tables' owner may switch their triggers off (the API's writer role may not), or
+    # create partitions: the writer's rows of a month not created yet go to the DEFAULT partition
+    owner = conn.execute(sa.text(
         "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = 'events'::regclass")).scalar()
+    bulk = bulk and owner
     for stmt in PREPARE_SQL:
         if bulk and stmt.startswith("CREATE INDEX"):  # the bulk path joins by hash: no use for it
             continue
         run(stmt)
+    if owner:  # the months the file needs, before any row goes in (none piles into DEFAULT)
+        made = partitions.ensure_range(conn, *conn.execute(sa.text(
+            "SELECT min(reported_at), max(reported_at) FROM import_stage")).one())
+        if made:
+            progress(f"months created: {', '.join(m.strftime('%Y-%m') for m in made)}")
     if not bulk:
         res.inserted = run(TRIGGER_SQL[0]).rowcount
         run(TRIGGER_SQL[1])
     else:
         for table in TABLES:
             run(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        # held: the partitions' estimates (a partitioned table's own reltuples stays -1)
         params["first"], held = conn.execute(sa.text(
-            "SELECT coalesce(max(id), 0), (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'events'::regclass) "
-            "FROM events")).one()
+            "SELECT coalesce(max(id), 0), (SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass) FROM events")).one()
         new = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM import_stage) - (SELECT count(*) FROM import_prior)")).scalar_one()
         rebuild = new > held * REBUILD_FROM
         if rebuild:
             with bulk_load_mode(cur, TABLES) as restore:
                 res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+                run(BULK_KEYS_SQL)
                 run(BULK_INSERT_SQL[1])
                 restore.run_here(cur, progress)
         else:
             res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+            run(BULK_KEYS_SQL)
             run(BULK_INSERT_SQL[1])
         for stmt in BULK_DELTA_SQL + (ROLLUP_REBUILD_SQL if rebuild else ROLLUP_DELTA_SQL):
             run(stmt)

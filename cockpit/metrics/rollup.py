@@ -314,8 +314,29 @@ def install_sql() -> list[str]:
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rollup_event_gone() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        -- an UPDATE moving the event to another month's partition deletes and inserts it inside
+        -- PostgreSQL: its stints stay (the statement UPDATE trigger moves them)
+        IF current_setting('cockpit.moving_event', true) = OLD.id::text THEN
+            PERFORM set_config('cockpit.moving_event', '', true);
+            RETURN OLD;
+        END IF;
         {_stage_upsert(_stints_of("(SELECT OLD.id AS id, OLD.reported_at AS reported_at, OLD.grid_id AS grid_id)", -1))};
         RETURN OLD;
+    END $$""")
+    # Which partition a row is in is the trigger's own table (row triggers fire on the partition):
+    # when the new reported_at belongs to another, the UPDATE is a move (docs/schema.md §2a).
+    fn.append("""
+    CREATE OR REPLACE FUNCTION cockpit_rollup_event_moving() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        -- by the catalog, not to_regclass: writers have no USAGE on the schema internal
+        IF (SELECT relname FROM pg_class WHERE oid = TG_RELID) <> coalesce(
+               (SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'internal'
+                  AND c.relname = 'events_' || to_char(NEW.reported_at AT TIME ZONE 'UTC', 'YYYYMM')),
+               'events_default') THEN
+            PERFORM set_config('cockpit.moving_event', OLD.id::text, true);
+        END IF;
+        RETURN NEW;
     END $$""")
     fn.append(f"""
     CREATE OR REPLACE FUNCTION cockpit_rank_rollups_fill() RETURNS void LANGUAGE plpgsql AS $$
@@ -393,6 +414,8 @@ def install_sql() -> list[str]:
         "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_delete()",
         "CREATE TRIGGER events_rollup_gone BEFORE DELETE ON events "
         "FOR EACH ROW EXECUTE FUNCTION cockpit_rollup_event_gone()",
+        "CREATE TRIGGER events_rollup_moving BEFORE UPDATE OF reported_at ON events "
+        "FOR EACH ROW EXECUTE FUNCTION cockpit_rollup_event_moving()",
         "CREATE TRIGGER events_rollup_truncate AFTER TRUNCATE ON events "
         "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_rollup_events_truncate()",
         "CREATE TRIGGER transitions_rollup_insert AFTER INSERT ON event_transitions REFERENCING NEW TABLE AS new_rows "
@@ -408,8 +431,10 @@ def uninstall_sql() -> list[str]:
     return [
         "DROP TRIGGER IF EXISTS units_rollup_refresh ON units",
         "DROP TRIGGER IF EXISTS transitions_rollup_insert ON event_transitions",
-        *(f"DROP TRIGGER IF EXISTS events_rollup_{op} ON events" for op in ("insert", "update", "delete", "truncate", "gone")),
+        *(f"DROP TRIGGER IF EXISTS events_rollup_{op} ON events" for op in ("insert", "update", "delete", "truncate", "gone",
+                                                                           "moving")),
         "DROP FUNCTION IF EXISTS cockpit_rollup_event_gone()",
+        "DROP FUNCTION IF EXISTS cockpit_rollup_event_moving()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_units_changed()",
         "DROP FUNCTION IF EXISTS cockpit_rollup_rebuild()",
         "DROP FUNCTION IF EXISTS cockpit_rank_rollups_fill()",

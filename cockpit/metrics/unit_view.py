@@ -172,7 +172,8 @@ def raw_stage_histogram(conn, unit_id: int, period: Period) -> dict[str, list[in
     prev = sa.func.lag(t.c.at).over(partition_by=t.c.event_id, order_by=(t.c.at, t.c.id))
     spent = (sa.select(t.c.from_status.label("stage"),
                        (t.c.at - sa.func.coalesce(prev, ev.c.reported_at)).label("spent"))
-             .join(ev, ev.c.id == t.c.event_id).subquery())
+             # the event's month too: its partition only (docs/schema.md §2a)
+             .join(ev, sa.and_(ev.c.id == t.c.event_id, ev.c.reported_at == t.c.event_reported_at)).subquery())
     bucket = rollup.bucket_sql(spent.c.spent).label("bucket")
     q = sa.select(spent.c.stage, bucket, sa.func.count().label("n")).group_by(spent.c.stage, bucket)
     return rollup.histograms(conn.execute(q))
@@ -295,7 +296,8 @@ def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters
     gid = group_id(conn, filters.group) if filters.group else None
     cat, grp = categories.alias("cat"), categories.alias("grp")
     last_unit = (sa.select(units.c.name).select_from(event_transitions.join(units, units.c.id == event_transitions.c.unit_id))
-                 .where(event_transitions.c.event_id == events.c.id)
+                 .where(event_transitions.c.event_id == events.c.id,
+                        event_transitions.c.event_reported_at == events.c.reported_at)  # one partition
                  .order_by(event_transitions.c.at.desc(), event_transitions.c.id.desc()).limit(1)
                  .scalar_subquery())
     q = (sa.select(events.c.id, events.c.source, events.c.reported_at, events.c.status, events.c.deadline_at,

@@ -210,6 +210,11 @@ class Restore:
                         timed(f"index {name}", definition)
                 for t, name, definition in self.foreign:
                     if t == table:
+                        partitioned = conn.execute(
+                            "SELECT relkind = 'p' FROM pg_class WHERE oid = %s::regclass", (t,)).fetchone()[0]
+                        if partitioned:  # PostgreSQL 15 refuses NOT VALID foreign keys there
+                            timed(f"foreign key {name}", f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition}')
+                            continue
                         conn.execute(f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {definition} NOT VALID')
                         timed(f"foreign key {name}", f'ALTER TABLE {t} VALIDATE CONSTRAINT "{name}"')
 
@@ -249,6 +254,7 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype
         FROM pg_constraint
         WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('f', 'p', 'u')
+          AND conparentid = 0  -- not the per-partition copies of a partitioned table's foreign key
         ORDER BY contype  -- f before p/u: foreign keys go before the keys they use
         """,
         (tables,),
@@ -263,7 +269,9 @@ def bulk_load_mode(cursor, tables: list[str]) -> Iterator[Restore]:
         """,
         (tables,),
     )
-    indexes = cursor.fetchall()
+    # a partitioned table's index prints as ON ONLY (the parent alone, invalid until each
+    # partition's is attached): built again, it must cover the partitions too
+    indexes = [(t, n, d.replace(" ON ONLY ", " ON ", 1)) for t, n, d in cursor.fetchall()]
     for table, name, _, _ in constraints:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for _, name, _ in indexes:

@@ -16,7 +16,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """What Alembic compares: our tables, not PostGIS's own spatial_ref_sys."""
+    """What Alembic compares: our tables, not PostGIS's own spatial_ref_sys, nor the copies of a
+    partitioned table's foreign key that PostgreSQL keeps for each partition (migration 0012)."""
+    if type_ == "foreign_key_constraint" and reflected and getattr(obj, "referred_table", None) is not None \
+            and obj.referred_table.schema == "internal":
+        return False
     return not (type_ == "table" and name == "spatial_ref_sys")
 
 

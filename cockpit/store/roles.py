@@ -52,6 +52,10 @@ BEGIN
                      AND NOT attisdropped AND attname NOT IN ({", ".join(f"'{c}'" for c in PERSONAL_COLUMNS)}));
             -- raw rows of import files: an operator's business, never the screens'
             REVOKE ALL ON imports, quarantine FROM {APP_ROLE};
+            -- every event's key whatever its scope (migration 0012): the key triggers' business
+            IF to_regclass('public.event_keys') IS NOT NULL THEN
+                REVOKE ALL ON event_keys FROM {APP_ROLE};
+            END IF;
             -- the audit trail: written, never read, changed or removed by the app
             REVOKE ALL ON audit_log FROM {APP_ROLE};
             GRANT INSERT ON audit_log TO {APP_ROLE};

@@ -69,13 +69,15 @@ departments = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
 )
 
+# Partitioned by month of reported_at (migration 0012, cockpit/store/partitions.py): the
+# partitions live in the schema `internal`, out of the app's reach.
 events = sa.Table(
     "events", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("source", sa.Text, nullable=False, comment="source (渠道): how the event came in"),
     sa.Column("external_id", sa.Text, nullable=False, comment="the id in the source system"),
     sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
-    sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reported_at", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("location", Geometry("POINT", srid=4326, spatial_index=True)),
     sa.Column("grid_id", sa.Integer, sa.ForeignKey("units.id"),
               comment="unit holding the event: the leaf unit containing location (filled by trigger when NULL; "
@@ -95,13 +97,14 @@ events = sa.Table(
     sa.Column("address", sa.Text),
     sa.Column("reporter_name", sa.Text, comment="personal data"),
     sa.Column("reporter_phone", sa.Text, comment="personal data"),
-    sa.UniqueConstraint("source", "external_id"),
     sa.CheckConstraint(_in("source", SOURCES), name="source"),
     sa.CheckConstraint(_in("status", STATUSES), name="status"),
     sa.CheckConstraint(f"handling_level IS NULL OR {_in('handling_level', HANDLING_LEVELS)}", name="handling_level"),
     sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
     sa.CheckConstraint("closed_at IS NULL OR closed_at >= reported_at", name="closed_after_reported"),
     sa.Index("ix_events_reported_at", "reported_at"),
+    # (source, external_id) is unique through event_keys; this finds an event by its key.
+    sa.Index("ix_events_source_external_id", "source", "external_id"),
     # Covering: a small unit's numbers are read from this index alone (no heap visits).
     sa.Index("ix_events_grid_id_reported_at", "grid_id", "reported_at",
              postgresql_include=["id", "category_id", "source", "status", "handling_level", "closed_at",
@@ -109,22 +112,40 @@ events = sa.Table(
     # The open backlog (small: open events only), by grid, readable from the index alone.
     sa.Index("ix_events_open_deadline", "grid_id", "deadline_at", postgresql_include=["category_id", "source"],
              postgresql_where=sa.text("closed_at IS NULL")),
+    postgresql_partition_by="RANGE (reported_at)",
+)
+
+# Each event's (source, external_id) once: the global uniqueness a partitioned index cannot
+# give (it would have to hold reported_at). Kept by statement triggers on events (migration 0012).
+event_keys = sa.Table(
+    "event_keys", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("external_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("source", "external_id", name="uq_events_source_external_id"),
 )
 
 event_transitions = sa.Table(
     "event_transitions", metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("event_id", sa.BigInteger, sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
     sa.Column("from_status", sa.Text),
     sa.Column("to_status", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), comment="unit acting / receiving"),
     sa.Column("department_id", sa.Integer, sa.ForeignKey("departments.id")),
     sa.Column("note", sa.Text),
+    sa.Column("event_reported_at", sa.DateTime(timezone=True), primary_key=True,
+              comment="the event's reported_at: its partition"),
+    sa.ForeignKeyConstraint(["event_id", "event_reported_at"], ["events.id", "events.reported_at"],
+                            ondelete="CASCADE", onupdate="CASCADE"),
     sa.CheckConstraint(f"from_status IS NULL OR {_in('from_status', STATUSES)}", name="from_status"),
     sa.CheckConstraint(_in("to_status", STATUSES), name="to_status"),
     # Covering: an event's stints (time between its transitions) come from the index alone.
-    sa.Index("ix_event_transitions_event_id_at", "event_id", "at", postgresql_include=["id", "from_status"]),
+    # event_reported_at included: a lookup naming the event's month stays index-only
+    sa.Index("ix_event_transitions_event_id_at", "event_id", "at",
+             postgresql_include=["id", "from_status", "event_reported_at"]),
+    postgresql_partition_by="RANGE (event_reported_at)",
 )
 
 # Bearer tokens for other systems using the HTTP API (cockpit/access/tokens.py). Only a hash is

@@ -59,5 +59,60 @@ RESOLVE_TRIGGER = """
     """
 
 
+# (source, external_id) is unique across the months of the partitioned events table through
+# event_keys (migration 0012): these keep it, one statement at a time. SECURITY DEFINER: the
+# writer role has no grant on event_keys. Paths that switch user triggers off (the bulk import,
+# the demo loader) fill it themselves (cockpit/store/partitions.py: fill_event_keys).
+KEY_FUNCTIONS = [
+    """
+    CREATE OR REPLACE FUNCTION cockpit_event_keys_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        INSERT INTO event_keys (source, external_id, event_id) SELECT source, external_id, id FROM new_rows;
+        RETURN NULL;
+    END $$""",
+    """
+    CREATE OR REPLACE FUNCTION cockpit_event_keys_update() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n ON n.id = o.id
+                   WHERE (n.source, n.external_id) IS DISTINCT FROM (o.source, o.external_id)) THEN
+            DELETE FROM event_keys k USING old_rows o JOIN new_rows n ON n.id = o.id
+            WHERE k.source = o.source AND k.external_id = o.external_id
+              AND (n.source, n.external_id) IS DISTINCT FROM (o.source, o.external_id);
+            INSERT INTO event_keys (source, external_id, event_id)
+            SELECT n.source, n.external_id, n.id FROM old_rows o JOIN new_rows n ON n.id = o.id
+            WHERE (n.source, n.external_id) IS DISTINCT FROM (o.source, o.external_id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """
+    CREATE OR REPLACE FUNCTION cockpit_event_keys_delete() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        DELETE FROM event_keys k USING old_rows o WHERE k.source = o.source AND k.external_id = o.external_id;
+        RETURN NULL;
+    END $$""",
+    """
+    CREATE OR REPLACE FUNCTION cockpit_event_keys_truncate() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        TRUNCATE event_keys;
+        RETURN NULL;
+    END $$""",
+]
+
+KEY_TRIGGERS = [
+    "CREATE TRIGGER events_keys_insert AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_event_keys_insert()",
+    "CREATE TRIGGER events_keys_update AFTER UPDATE ON events REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_event_keys_update()",
+    "CREATE TRIGGER events_keys_delete AFTER DELETE ON events REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_event_keys_delete()",
+    "CREATE TRIGGER events_keys_truncate AFTER TRUNCATE ON events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_event_keys_truncate()",
+]
+
+
 def install_sql() -> list[str]:
-    return [CLOSURE_FUNCTION, CLOSURE_TRIGGER, RESOLVE_FUNCTION, RESOLVE_TRIGGER]
+    return [CLOSURE_FUNCTION, CLOSURE_TRIGGER, RESOLVE_FUNCTION, RESOLVE_TRIGGER, *KEY_FUNCTIONS, *KEY_TRIGGERS]
