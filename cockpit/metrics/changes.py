@@ -85,7 +85,8 @@ TOUCHED = """
     WITH g AS (
         SELECT grid_id FROM events WHERE id > %(e0)s AND id <= %(e1)s
         UNION
-        SELECT e.grid_id FROM event_transitions t JOIN events e ON e.id = t.event_id
+        SELECT e.grid_id FROM event_transitions t
+        JOIN events e ON e.id = t.event_id AND e.reported_at = t.event_reported_at  -- one month's partition
         WHERE t.id > %(t0)s AND t.id <= %(t1)s)
     SELECT coalesce((SELECT bool_or(grid_id IS NULL) FROM g), false),
            ARRAY(SELECT DISTINCT u.code FROM g JOIN unit_closure c ON c.descendant_id = g.grid_id
