@@ -1,6 +1,7 @@
 """What the wall page ("/wall") does: refresh on every change token, rotate the focus, keep the
-last picture when the store goes away. Thin: one cockpit.metrics.live_view.wall_view per
-change token, focus and scope, shared by every screen asking (cockpit.metrics.viewcache); no SQL
+last picture when the store goes away. Thin: per change token and scope, one
+cockpit.metrics.live_view.wall_city and one wall_focus per focus, shared by every screen asking
+(cockpit.metrics.viewcache); no SQL
 and no HTML here (layouts/wall.py builds the sections).
 
 Each section (big numbers, focus, districts, lists) is sent only when what it shows changed:
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
 from cockpit.metrics import viewcache
-from cockpit.metrics.live_view import wall_view
+from cockpit.metrics.live_view import wall_city, wall_focus
 from cockpit.metrics.viewcache import view_key
 from cockpit.ui import url_state
 from cockpit.ui.i18n import LANGS
@@ -87,13 +88,18 @@ def register(app: Dash) -> None:
         ctx = context()
         tz = ctx.timezone
 
-        def compute():
-            with ctx.connect() as conn:
-                return wall_view(conn, focus, tz)
+        def ask(kind: str, *args, question):
+            def compute():
+                with ctx.connect() as conn:
+                    return question(conn)
+            key = view_key(token, ctx.describe(), ctx.person.scope_key, kind, str(tz), *args)
+            return viewcache.shared(ctx.settings.state_dir).get(key, compute)
 
         try:
-            key = view_key(ctx.feed.version, ctx.describe(), ctx.person.scope_key, "wall", focus, str(tz))
-            view = viewcache.shared(ctx.settings.state_dir).get(key, compute)
+            token = ctx.feed.version
+            # the part every wall of the scope shows is computed once, whatever each one focuses on
+            city = ask("wall-city", question=lambda conn: wall_city(conn, tz))
+            view = {**city, **ask("wall-focus", focus, question=lambda conn: wall_focus(conn, focus, tz, city=city))}
         except Exception as exc:  # noqa: BLE001 — keep the last picture; the badge says since when
             log_failure(exc)
             return unchanged(REFRESH)

@@ -102,6 +102,46 @@ def test_lists_follow_their_definitions(demo_engine):
     assert counts == sorted(counts, reverse=True)
 
 
+@pytest.mark.parametrize("level", ["city", "district", "grid"])
+@pytest.mark.parametrize("days_later", [0, 10, 100, 4000])
+def test_the_ticker_is_the_newest_events_whichever_window_holds_them(demo_engine, level, days_later):
+    """Asked as of `days_later` days after now: the short windows then hold fewer than a ticker's
+    worth, and the answer must still be the unit's newest events of all time."""
+    from datetime import timedelta
+    now = datetime.now(timezone.utc) + timedelta(days=days_later)
+    with demo_engine.connect() as conn:
+        unit = conn.execute(sa.text("SELECT id FROM units WHERE level = :l ORDER BY code LIMIT 1"), {"l": level}).scalar()
+        newest = conn.execute(sa.text("""
+            SELECT e.id FROM events e JOIN unit_closure c ON c.descendant_id = e.grid_id
+            WHERE c.ancestor_id = :u ORDER BY e.reported_at DESC, e.id DESC LIMIT :n"""),
+            {"u": unit, "n": live.TICKER_SIZE}).scalars().all()
+        shown = live.latest_events(conn, None if level == "city" else unit, now=now)
+    assert len(newest) == live.TICKER_SIZE
+    if level == "city":  # the city's ticker also lists events without a unit
+        with demo_engine.connect() as conn:
+            newest = conn.execute(sa.text("SELECT id FROM events ORDER BY reported_at DESC, id DESC LIMIT :n"),
+                                  {"n": live.TICKER_SIZE}).scalars().all()
+    assert [r["id"] for r in shown] == newest
+
+
+def test_the_backlog_counts_open_and_overdue_events_of_each_subtree(demo_engine):
+    from cockpit.metrics.unit_view import backlog
+    with demo_engine.connect() as conn:
+        ids = conn.execute(sa.text("(SELECT id FROM units WHERE level IN ('city', 'district')) UNION ALL "
+                                   "(SELECT id FROM units WHERE level = 'grid' ORDER BY code LIMIT 3)")).scalars().all()
+        expected = {r.u: {"open": r.open, "overdue": r.overdue} for r in conn.execute(sa.text("""
+            SELECT c.ancestor_id AS u, count(*) AS open, count(*) FILTER (WHERE e.deadline_at < now()) AS overdue
+            FROM events e JOIN unit_closure c ON c.descendant_id = e.grid_id
+            WHERE c.ancestor_id = ANY(:ids) AND e.closed_at IS NULL GROUP BY 1"""), {"ids": ids})}
+        got = backlog(conn, ids, Filters(), None)
+        source = backlog(conn, ids, Filters(source="hotline_12345"), None)
+        hotline = conn.execute(sa.text("""
+            SELECT count(*) FROM events e JOIN unit_closure c ON c.descendant_id = e.grid_id
+            WHERE c.ancestor_id = :u AND e.closed_at IS NULL AND e.source = 'hotline_12345'"""), {"u": ids[0]}).scalar()
+    assert got == expected and sum(v["overdue"] for v in got.values()) > 0
+    assert source[ids[0]]["open"] == hotline < got[ids[0]]["open"]
+
+
 def test_the_ticker_sends_only_new_items():
     from cockpit.callbacks.live_parts import ticker_patch
 

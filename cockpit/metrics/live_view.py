@@ -20,6 +20,7 @@ from cockpit.store.schema import categories, events, unit_closure, units
 TICKER_SIZE = 12
 LIST_SIZE = 6  # rows that fit the wall's side panels
 BUSY_WINDOW = timedelta(hours=1)
+TICKER_WINDOWS = (timedelta(days=2), timedelta(days=40))  # then all time
 
 
 def _fast(conn: sa.Connection) -> None:
@@ -66,10 +67,15 @@ def _with_places(conn: sa.Connection, rows: list[dict], key: str = "grid_id") ->
     return rows
 
 
-def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = TICKER_SIZE) -> list[dict]:
+def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = TICKER_SIZE,
+                  now: datetime | None = None) -> list[dict]:
     """The most recently reported events (report time, then id), optionally inside one unit.
 
     By report time, not by id: the ids of a bulk import say nothing of when things happened.
+    Asked of the last days first, then of a wider window, then of all time: a bound the planner
+    sees prunes the month partitions (planning a scan of every month costs more than reading it),
+    and a grid's few events are found in its own (grid, time) index instead of walking the whole
+    city's newest events backwards. Events dated after `now` are in every window.
     """
     _fast(conn)
     cat = categories.alias("cat")
@@ -81,7 +87,13 @@ def latest_events(conn: sa.Connection, unit_id: int | None = None, limit: int = 
     if unit_id is not None:
         q = q.where(events.c.grid_id.in_(sa.select(unit_closure.c.descendant_id)
                                          .where(unit_closure.c.ancestor_id == unit_id)))
-    return _with_places(conn, [r._asdict() for r in conn.execute(q)])
+    now = now or datetime.now(timezone.utc)
+    for window in (*TICKER_WINDOWS, None):
+        asked = q if window is None else q.where(events.c.reported_at >= now - window)
+        rows = [r._asdict() for r in conn.execute(asked)]
+        if len(rows) >= limit:  # the window holds the newest `limit`: nothing older can come before them
+            break
+    return _with_places(conn, rows)
 
 
 def today_numbers(conn: sa.Connection, unit_ids: list[int], tz, now: datetime | None = None) -> dict[int, dict]:
@@ -135,18 +147,35 @@ def busiest_grids(conn: sa.Connection, unit_id: int, now: datetime | None = None
     return _with_places(conn, [r._asdict() for r in conn.execute(q)], key="id")
 
 
-def wall_view(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None) -> dict:
-    """Everything the wall shows: the city and its districts today, and the focused unit's lists."""
+def wall_city(conn: sa.Connection, tz, now: datetime | None = None) -> dict:
+    """What every wall of a scope shows whatever its focus: the top unit and its children today,
+    and the newest events."""
     city = unit_by_code(conn, None)
     districts = children_of(conn, city.id)
-    unit = unit_by_code(conn, focus) if focus else city
-    ids = list(dict.fromkeys([city.id, unit.id, *(d.id for d in districts)]))
-    numbers = today_numbers(conn, ids, tz, now)
+    numbers = today_numbers(conn, [city.id, *(d.id for d in districts)], tz, now)
     return {
         "city": {"code": city.code, "name": city.name, **numbers[city.id]},
-        "focus": {"code": unit.code, "name": unit.name, "level": unit.level, **numbers[unit.id]},
         "districts": [{"code": d.code, "name": d.name, **numbers[d.id]} for d in districts],
-        "overdue": overdue_events(conn, unit.id),
-        "busiest": busiest_grids(conn, unit.id, now),
         "latest": latest_events(conn),
     }
+
+
+def wall_focus(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None,
+               city: dict | None = None) -> dict:
+    """The focused unit's numbers and lists (the top unit's when no focus: its numbers are then
+    taken from `city`, wall_city's answer, when given)."""
+    unit = unit_by_code(conn, focus) if focus else unit_by_code(conn, None)
+    known = city["city"] if city and city["city"]["code"] == unit.code else None
+    numbers = {k: v for k, v in known.items() if k not in ("code", "name")} if known else \
+        today_numbers(conn, [unit.id], tz, now)[unit.id]
+    return {
+        "focus": {"code": unit.code, "name": unit.name, "level": unit.level, **numbers},
+        "overdue": overdue_events(conn, unit.id),
+        "busiest": busiest_grids(conn, unit.id, now),
+    }
+
+
+def wall_view(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None) -> dict:
+    """Everything the wall shows: the city and its districts today, and the focused unit's lists."""
+    city = wall_city(conn, tz, now)
+    return {**city, **wall_focus(conn, focus, tz, now, city)}
