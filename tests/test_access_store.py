@@ -119,6 +119,23 @@ def test_a_district_scope_sees_its_subtree_only(owner, app):
     assert seen["events"] and len(seen["events"]) == 2 and len(seen["warnings"]) == 1
 
 
+def test_a_transition_carries_its_events_grid_whoever_writes_it(city, owner):
+    """What the transitions' policy checks (migration 0013): filled on insert when the writer leaves
+    it out, and moved with the event when the event's point moves to another district."""
+    w1 = city[1]["w1"]
+    pairs = sa.text("SELECT t.grid_id, e.grid_id FROM event_transitions t JOIN events e ON e.id = t.event_id "
+                    "WHERE t.event_id = :id")
+    with owner.connect() as conn:
+        tx = conn.begin()
+        before = conn.execute(pairs, {"id": w1}).all()
+        assert before and all(t == e and t is not None for t, e in before)  # the fixture sent none
+        conn.execute(sa.text("UPDATE events SET location = ST_SetSRID(ST_MakePoint(11.5, 50.5), 4326) WHERE id = :id"),
+                     {"id": w1})
+        after = conn.execute(pairs, {"id": w1}).all()
+        assert after and all(t == e for t, e in after) and after[0][0] != before[0][0]
+        tx.rollback()
+
+
 def test_no_setting_sees_nothing_and_star_sees_everything(owner, app):
     with owner.connect() as conn:
         all_counts = counts(conn, [*UNIT_TABLES, *CITY_TABLES, "units", "unit_closure", "event_transitions",

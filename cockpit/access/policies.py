@@ -1,7 +1,7 @@
 """The store's side of access control: the functions the row-level policies read, the masked and
 revealed contacts, the audit log's guards, and the policies themselves (README "Users, roles and
-scope", docs/schema.md). Migration 0011 installed exactly this; a later change here needs a new
-revision that installs it (tests/test_migrations.py compares a migrated store with this module).
+scope", docs/schema.md). Migration 0011 installed this, 0013 the transitions' policy; a later
+change here needs a new revision that installs it (tests/test_migrations.py compares a migrated store with this module).
 
 A table added later that holds per-unit rows gets a policy here, in POLICIES, and a revision.
 """
@@ -144,9 +144,8 @@ POLICIES = {
     "units": SCOPED.format(col="id"),
     "unit_closure": f"({SCOPED.format(col='ancestor_id')} AND {SCOPED.format(col='descendant_id')})",
     "events": SCOPED.format(col="grid_id"),
-    # the event's month too: one partition probed, not every month's
-    "event_transitions": "((SELECT cockpit_scope_all()) OR EXISTS (SELECT 1 FROM events e "
-                         "WHERE e.id = event_id AND e.reported_at = event_reported_at))",
+    # its event's grid, carried on the row (migration 0013; cockpit/store/triggers.py)
+    "event_transitions": SCOPED.format(col="grid_id"),
     "rollup_units": SCOPED.format(col="unit_id"),
     "kpi_rollup": SCOPED.format(col="unit_id"),
     "stage_rollup": SCOPED.format(col="unit_id"),

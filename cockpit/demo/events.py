@@ -343,13 +343,15 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
         (done["fu"], 2, 3, t_fu, final_unit, np.where(level == 2, dept_final, -1), -1),
         (done["close"], 3, 4, t_close, final_unit, np.where(level == 2, dept_final, -1), 0),
     ]
+    event_grid = ref.grid_ids[grid]
     parts = []
     for happened, frm, to, at, unit, dept, note in steps:
         m = happened
         k = int(m.sum())
         note_codes = np.full(k, note) if np.isscalar(note) else note[m]
-        parts.append((ids[m], reported[m], np.full(k, frm), np.full(k, to), at[m], unit[m], dept[m], note_codes))
-    ev, ev_rep, fr, to, at, unit, dept, note = (np.concatenate(c) for c in zip(*parts))
+        parts.append((ids[m], reported[m], np.full(k, frm), np.full(k, to), at[m], unit[m], dept[m], note_codes,
+                      event_grid[m]))
+    ev, ev_rep, fr, to, at, unit, dept, note, ev_grid = (np.concatenate(c) for c in zip(*parts))
     t_ids = first_transition_id + np.arange(len(ev), dtype=np.int64)
     transition_cols = [
         Col.int8("id", t_ids),
@@ -361,6 +363,7 @@ def generate_chunk(ref: Reference, plan: Plan, day_lo: int, day_hi: int, first_e
         Col.int4("department_id", dept, null=dept < 0),
         Col.category("note", note, NOTES),
         Col.timestamptz("event_reported_at", ev_rep),  # the event's month: its partition
+        Col.int4("grid_id", ev_grid),  # the event's grid: what row-level security checks
     ]
     # The rollups the triggers would have made, had the bulk load not bypassed them: added up
     # per (lowest rolled-up unit, ...) here and carried up the tree by cockpit.demo.

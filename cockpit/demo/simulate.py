@@ -54,10 +54,11 @@ ADVANCE = sa.text("""
         WHERE id = :id AND status = CAST(:from AS text)
         RETURNING id, grid_id, reported_at
     )
-    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id)
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, grid_id)
     SELECT moved.id, moved.reported_at, CAST(:from AS text), CAST(:to AS text), now(),
            (SELECT c.ancestor_id FROM unit_closure c
-            WHERE c.descendant_id = moved.grid_id AND c.depth > 0 ORDER BY c.depth LIMIT 1)
+            WHERE c.descendant_id = moved.grid_id AND c.depth > 0 ORDER BY c.depth LIMIT 1),
+           moved.grid_id
     FROM moved
 """)
 

@@ -943,11 +943,12 @@ NEW_EVENTS = """
 # 'reported' to it, at the close time (closed) or the last change (else the report time).
 # NEW is a relation of the inserted events with the file's updated_at.
 NEW_TRANSITIONS = """
-    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id, note)
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id,
+                                   note, grid_id)
     SELECT d.id, d.reported_at, 'reported', d.status,
            CASE WHEN d.status = 'closed' THEN d.closed_at
                 ELSE greatest(d.reported_at, coalesce(d.updated_at, d.reported_at)) END,
-           d.grid_id, d.department_id, 'imported'
+           d.grid_id, d.department_id, 'imported', d.grid_id
     FROM NEW d WHERE d.status <> 'reported'
     ORDER BY 4"""
 
@@ -983,12 +984,13 @@ PREPARE_SQL = [
     """,
     # Changed events: one transition from the status held before, never dated before the last one
     """
-    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id, note)
+    INSERT INTO event_transitions (event_id, event_reported_at, from_status, to_status, at, unit_id, department_id,
+                                   note, grid_id)
     SELECT d.id, d.reported_at, p.status, d.status,
            greatest(CASE WHEN d.status = 'closed' THEN d.closed_at ELSE coalesce(d.updated_at, now()) END,
                     (SELECT max(t.at) FROM event_transitions t
                      WHERE t.event_id = d.id AND t.event_reported_at = d.reported_at), d.reported_at),
-           d.grid_id, d.department_id, 'imported'
+           d.grid_id, d.department_id, 'imported', d.grid_id
     FROM import_done d JOIN import_prior p ON p.id = d.id
     WHERE NOT d.inserted AND p.status <> d.status
     ORDER BY 4

@@ -137,6 +137,7 @@ event_transitions = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("event_reported_at", sa.DateTime(timezone=True), primary_key=True,
               comment="the event's reported_at: its partition"),
+    sa.Column("grid_id", sa.Integer, comment="the event's grid_id, kept by triggers: what row-level security checks"),
     sa.ForeignKeyConstraint(["event_id", "event_reported_at"], ["events.id", "events.reported_at"],
                             ondelete="CASCADE", onupdate="CASCADE"),
     sa.CheckConstraint(f"from_status IS NULL OR {_in('from_status', STATUSES)}", name="from_status"),

@@ -114,5 +114,39 @@ KEY_TRIGGERS = [
 ]
 
 
+# A transition carries its event's grid_id (migration 0013), so that row-level security admits it
+# by the same set lookup as its event instead of probing the event's row for each transition.
+# Filled here for a writer that leaves it out (the WHEN keeps writers that send it from calling
+# anything), and moved along when an event's grid changes. SECURITY DEFINER: the writer's scope
+# must not hide the event from the lookup. Bulk paths switch user triggers off and send it.
+TRANSITION_GRID_FUNCTIONS = [
+    """
+    CREATE OR REPLACE FUNCTION cockpit_transition_grid() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        NEW.grid_id := (SELECT e.grid_id FROM events e WHERE e.id = NEW.event_id AND e.reported_at = NEW.event_reported_at);
+        RETURN NEW;
+    END $$""",
+    """
+    CREATE OR REPLACE FUNCTION cockpit_event_grid_moved() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public AS $$
+    BEGIN
+        UPDATE event_transitions t SET grid_id = n.grid_id
+        FROM old_rows o JOIN new_rows n ON n.id = o.id
+        WHERE n.grid_id IS DISTINCT FROM o.grid_id
+          AND t.event_id = n.id AND t.event_reported_at = n.reported_at;
+        RETURN NULL;
+    END $$""",
+]
+
+TRANSITION_GRID_TRIGGERS = [
+    "CREATE TRIGGER transitions_grid BEFORE INSERT ON event_transitions "
+    "FOR EACH ROW WHEN (NEW.grid_id IS NULL) EXECUTE FUNCTION cockpit_transition_grid()",
+    "CREATE TRIGGER events_transitions_grid AFTER UPDATE ON events REFERENCING OLD TABLE AS old_rows "
+    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cockpit_event_grid_moved()",
+]
+
+
 def install_sql() -> list[str]:
-    return [CLOSURE_FUNCTION, CLOSURE_TRIGGER, RESOLVE_FUNCTION, RESOLVE_TRIGGER, *KEY_FUNCTIONS, *KEY_TRIGGERS]
+    return [CLOSURE_FUNCTION, CLOSURE_TRIGGER, RESOLVE_FUNCTION, RESOLVE_TRIGGER, *KEY_FUNCTIONS, *KEY_TRIGGERS,
+            *TRANSITION_GRID_FUNCTIONS, *TRANSITION_GRID_TRIGGERS]
