@@ -143,9 +143,10 @@ event_transitions = sa.Table(
     sa.CheckConstraint(f"from_status IS NULL OR {_in('from_status', STATUSES)}", name="from_status"),
     sa.CheckConstraint(_in("to_status", STATUSES), name="to_status"),
     # Covering: an event's stints (time between its transitions) come from the index alone.
-    # event_reported_at included: a lookup naming the event's month stays index-only
+    # event_reported_at included: a lookup naming the event's month stays index-only; grid_id:
+    # so does a scoped reader's (the row-level policy reads it)
     sa.Index("ix_event_transitions_event_id_at", "event_id", "at",
-             postgresql_include=["id", "from_status", "event_reported_at"]),
+             postgresql_include=["id", "from_status", "event_reported_at", "grid_id"]),
     postgresql_partition_by="RANGE (event_reported_at)",
 )
 

@@ -12,7 +12,8 @@ holds its event's `grid_id`, and the policy is the same set lookup as the events
 `grid_id` is filled for the rows already there, then kept by triggers: BEFORE INSERT on
 transitions for a writer that leaves it out (`WHEN (NEW.grid_id IS NULL)`: writers that send
 it, as every path of ours does, call nothing), and AFTER UPDATE on events when an event's grid
-changes. Both SECURITY DEFINER: the writer's own scope must not hide the event.
+changes. Both SECURITY DEFINER: the writer's own scope must not hide the event. The covering
+index of an event's transitions includes it, so a scoped reader's stints stay index-only.
 
 This migration is a frozen copy: later changes go into a new revision.
 """
@@ -36,6 +37,10 @@ UP = [
     UPDATE event_transitions t SET grid_id = e.grid_id FROM events e
     WHERE e.id = t.event_id AND e.reported_at = t.event_reported_at AND e.grid_id IS NOT NULL
     """,
+    # the policy reads grid_id: in the covering index, a scoped reader's stints stay index-only
+    "DROP INDEX ix_event_transitions_event_id_at",
+    "CREATE INDEX ix_event_transitions_event_id_at ON event_transitions (event_id, at) "
+    "INCLUDE (id, from_status, event_reported_at, grid_id)",
     """
     CREATE OR REPLACE FUNCTION cockpit_transition_grid() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
@@ -67,7 +72,10 @@ DOWN = [
     "DROP TRIGGER transitions_grid ON event_transitions",
     "DROP FUNCTION cockpit_event_grid_moved()",
     "DROP FUNCTION cockpit_transition_grid()",
+    "DROP INDEX ix_event_transitions_event_id_at",
     "ALTER TABLE event_transitions DROP COLUMN grid_id",
+    "CREATE INDEX ix_event_transitions_event_id_at ON event_transitions (event_id, at) "
+    "INCLUDE (id, from_status, event_reported_at)",
 ]
 
 
