@@ -75,6 +75,8 @@ def test_today_numbers_are_the_kpis_of_today(demo_engine):
             assert {k: unit[k] for k in ("volume", "closed", "closure_rate", "on_time_rate", "satisfaction_rate")} == \
                 {k: expected[k] for k in ("volume", "closed", "closure_rate", "on_time_rate", "satisfaction_rate")}
         code = view["districts"][0]["code"]
+        # a focused district's numbers are taken from the city part: the same as asked on their own
+        assert live.wall_view(conn, code, tz)["focus"] == live.wall_focus(conn, code, tz)["focus"]
         period = period_of("7d", tz)
         numbers = live.unit_numbers(conn, code, period, Filters(source="hotline_12345"))
         full = unit_view(conn, code, period, Filters(source="hotline_12345"))["kpi"]

@@ -162,10 +162,10 @@ def wall_city(conn: sa.Connection, tz, now: datetime | None = None) -> dict:
 
 def wall_focus(conn: sa.Connection, focus: str | None, tz, now: datetime | None = None,
                city: dict | None = None) -> dict:
-    """The focused unit's numbers and lists (the top unit's when no focus: its numbers are then
-    taken from `city`, wall_city's answer, when given)."""
+    """The focused unit's numbers and lists (the top unit's when no focus). Numbers `city`
+    (wall_city's answer) already holds, the top unit's or a child's, are taken from it."""
     unit = unit_by_code(conn, focus) if focus else unit_by_code(conn, None)
-    known = city["city"] if city and city["city"]["code"] == unit.code else None
+    known = next((u for u in ([city["city"], *city["districts"]] if city else []) if u["code"] == unit.code), None)
     numbers = {k: v for k, v in known.items() if k not in ("code", "name")} if known else \
         today_numbers(conn, [unit.id], tz, now)[unit.id]
     return {
