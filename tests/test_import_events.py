@@ -439,7 +439,13 @@ def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, da
         q(other, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('events'::regclass, "
                  "'event_transitions'::regclass)")[0][0]
     assert q(city, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'O' "
-                   "AND tgrelid IN ('events'::regclass, 'event_transitions'::regclass)")[0][0] == 0
+                   "AND tgrelid IN ('events'::regclass, 'event_transitions'::regclass, 'event_keys'::regclass)")[0][0] == 0
+    assert q(city, "SELECT contype FROM pg_constraint WHERE conrelid = 'event_keys'::regclass") == [("p",)]
+    # the bulk path numbers its events itself: every key names its own event, and the store's
+    # identity goes on above them
+    keys = "SELECT k.source, k.external_id, e.external_id, e.source FROM event_keys k JOIN events e ON e.id = k.event_id"
+    assert sorted(q(city, keys)) == sorted(q(other, keys)) and all(r[1] == r[2] for r in q(city, keys))
+    assert len(q(city, keys)) == 230
     steps = ("SELECT e.external_id, e.status, t.from_status, t.to_status, t.at, t.unit_id, t.note "
              "FROM event_transitions t JOIN events e ON e.id = t.event_id")
     assert sorted(q(city, steps)) == sorted(q(other, steps))
@@ -459,6 +465,9 @@ def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, da
     for derived in (bulk, rebuilt):
         derived["heat_rollup"] = [r for r in derived["heat_rollup"] if r[0] >= recent]
     assert rebuilt == bulk
+    with store.engine(city).begin() as conn:
+        conn.execute(sa.text("INSERT INTO events (source, external_id, category_id, reported_at, status) "
+                             "SELECT 'grid_app', 'after-import', min(id), now(), 'reported' FROM categories"))
 
 
 def test_open311_streams_in_chunks_and_a_key_repeated_in_a_later_chunk_is_quarantined(city, tmp_path):

@@ -925,12 +925,13 @@ def _copy_arrow(cur, table: str, df: pd.DataFrame) -> None:
 DEADLINE = """coalesce(s.deadline_at, s.reported_at + c.deadline_hours * interval '1 hour',
                         s.reported_at + CAST(:default_hours AS float8) * interval '1 hour')"""
 
-# The new events' rows, in file order (both paths insert exactly these).
+# The new events' rows, in file order (both paths insert exactly these). ID_COLUMN/ID_VALUE: the
+# bulk path numbers them itself (STAGED_NEW), the trigger path takes the store's sequence.
 NEW_EVENTS = """
-    INSERT INTO events (source, external_id, category_id, reported_at, location, grid_id, status,
+    INSERT INTO events (ID_COLUMN source, external_id, category_id, reported_at, location, grid_id, status,
                         department_id, deadline_at, closed_at, rating, rated_at, description, address,
                         reporter_name, reporter_phone, location_approximate)
-    SELECT s.source, s.external_id, s.category_id, s.reported_at,
+    SELECT ID_VALUE s.source, s.external_id, s.category_id, s.reported_at,
            CASE WHEN s.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
            s.grid_id, s.status, s.department_id, DEADLINE,
            s.closed_at, s.rating, s.rated_at, s.description, s.address, s.reporter_name, s.reporter_phone,
@@ -1002,7 +1003,7 @@ PREPARE_SQL = [
 # meanwhile makes it fail: the import is then rerun.
 TRIGGER_SQL = [
     f"""
-    WITH ins AS ({NEW_EVENTS}
+    WITH ins AS ({NEW_EVENTS.replace("ID_COLUMN", "").replace("ID_VALUE", "")}
         RETURNING id, source, external_id, status, reported_at, closed_at, grid_id, department_id)
     INSERT INTO import_done
     SELECT ins.*, true, s.updated_at FROM ins
@@ -1024,13 +1025,19 @@ TRIGGER_SQL = [
 # wait for the commit too.
 BULK_ROWS = 20_000
 REBUILD_FROM = 1.0  # new events per event held from which keys and indexes are rebuilt
+# The bulk path gives each new event the id {first} + its row number in the file (gaps where rows
+# were quarantined or known), so its transition and its key come straight from the staged row: a
+# join of a million inserted events back to the staged rows by their key cost more than the rest.
+STAGED_NEW = """(SELECT {first} + s.row_no AS id, s.* FROM import_stage s
+          WHERE NOT EXISTS (SELECT 1 FROM import_prior p WHERE p.row_no = s.row_no))"""
 BULK_INSERT_SQL = [
-    NEW_EVENTS,
-    NEW_TRANSITIONS.replace("FROM NEW d", """FROM (SELECT e.*, s.updated_at FROM events e
-          JOIN import_stage s ON s.source = e.source AND s.external_id = e.external_id WHERE e.id > {first}) d"""),
+    NEW_EVENTS.replace("ID_COLUMN", "id,").replace("ID_VALUE", "{first} + s.row_no,"),
+    # the identity goes on after them (under the import's lock nobody else draws from it)
+    "SELECT setval(pg_get_serial_sequence('events', 'id'), {first} + (SELECT max(row_no) FROM import_stage))",
+    NEW_TRANSITIONS.replace("FROM NEW d", f"FROM {STAGED_NEW} d"),
 ]
 # the new events' keys (the key trigger is off with the others): a key held fails it as it would
-BULK_KEYS_SQL = "INSERT INTO event_keys (source, external_id, event_id) SELECT source, external_id, id FROM events WHERE id > {first}"
+BULK_KEYS_SQL = f"INSERT INTO event_keys (source, external_id, event_id) SELECT source, external_id, id FROM {STAGED_NEW} d"
 BULK_DELTA_SQL = [
     "ANALYZE events",
     "ANALYZE event_transitions",
@@ -1116,22 +1123,26 @@ def _finish(conn: sa.Connection, cur, m: Mapping, res: Result, progress, bulk: b
         for table in TABLES:
             run(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         # held: the partitions' estimates (a partitioned table's own reltuples stays -1)
+        # first: above every id held and every id the identity gave out (a rolled-back insert's too)
         params["first"], held = conn.execute(sa.text(
-            "SELECT coalesce(max(id), 0), (SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_inherits i "
+            "SELECT greatest(coalesce(max(id), 0), nextval(pg_get_serial_sequence('events', 'id'))), "
+            "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_inherits i "
             "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass) FROM events")).one()
         new = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM import_stage) - (SELECT count(*) FROM import_prior)")).scalar_one()
         rebuild = new > held * REBUILD_FROM
+        def insert() -> None:
+            res.inserted = run(BULK_INSERT_SQL[0]).rowcount
+            for stmt in [*BULK_INSERT_SQL[1:], BULK_KEYS_SQL]:
+                run(stmt)
+
         if rebuild:
-            with bulk_load_mode(cur, TABLES) as restore:
-                res.inserted = run(BULK_INSERT_SQL[0]).rowcount
-                run(BULK_KEYS_SQL)
-                run(BULK_INSERT_SQL[1])
+            # event_keys too: its key built once is cheaper than a million entries added to it
+            with bulk_load_mode(cur, [*TABLES, "event_keys"]) as restore:
+                insert()
                 restore.run_here(cur, progress)
         else:
-            res.inserted = run(BULK_INSERT_SQL[0]).rowcount
-            run(BULK_KEYS_SQL)
-            run(BULK_INSERT_SQL[1])
+            insert()
         for stmt in BULK_DELTA_SQL + (ROLLUP_REBUILD_SQL if rebuild else ROLLUP_DELTA_SQL):
             run(stmt)
         for table in TABLES:
