@@ -511,3 +511,29 @@ def test_an_import_creates_its_months_and_a_key_sent_again_in_another_month_stay
     assert q(city, "SELECT count(*) FROM events WHERE external_id = 'RX00000'")[0][0] == 1
     assert q(city, "SELECT count(*) FROM internal.events_201907")[0][0] == 1
     assert q(city, "SELECT count(*) FROM event_keys")[0][0] == 12
+
+
+def test_many_points_are_placed_as_one_at_a_time_would_borders_to_the_lowest_id(city, monkeypatch):
+    import numpy as np
+
+    from cockpit.ingest import events as importer
+
+    rng = np.random.default_rng(3)
+    # random points over and around the four grids, and points on their shared borders and corners
+    edges = [(11.0, 50.5), (10.5, 51.0), (11.0, 51.0), (10.0, 50.0), (12.0, 52.0), (11.0, 52.0), (12.0, 50.7)]
+    lon = np.r_[rng.uniform(9.5, 12.5, 5000), [x for x, _ in edges]]
+    lat = np.r_[rng.uniform(49.5, 52.5, 5000), [y for _, y in edges]]
+    with store.engine(city).connect() as conn:
+        placer = importer.Store(conn)
+        ids = dict(conn.execute(sa.text("SELECT code, id FROM units")).all())
+    swept = placer.place(lon, lat)  # 5,007 points in 4 grids: the sweep
+    monkeypatch.setattr(importer, "PLACE_SWEEP_POINTS_PER_LEAF", float("inf"))
+    queried = placer.place(lon, lat)  # the tree, point by point
+    assert (swept == queried).all()
+    assert 0 < (swept < 0).sum() < 5000 and len(set(swept[swept >= 0])) == 4
+    # on a shared border or corner the lowest id of the grids touching it
+    lowest = {(11.0, 50.5): min(ids["G11"], ids["G21"]), (10.5, 51.0): min(ids["G11"], ids["G12"]),
+              (11.0, 51.0): min(ids[g] for g in ("G11", "G12", "G21", "G22"))}
+    for i, point in enumerate(edges[:3]):
+        assert swept[5000 + i] == lowest[point]
+    assert swept[5003] == ids["G11"] and swept[5004] == ids["G22"] and swept[5006] == ids["G21"]
