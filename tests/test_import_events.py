@@ -427,6 +427,9 @@ def test_bulk_import_leaves_rollups_heat_and_feed_as_the_triggers_would(city, da
                 listen.execute(sa.text("LISTEN cockpit_events"))
                 listen.commit()
                 res = import_events(conn, path, mapping, SH, bulk_rows=bulk_rows)
+                # the plan settings the foreign keys were validated with are the session's again
+                assert conn.execute(sa.text("SELECT current_setting('enable_hashjoin') || "
+                                            "current_setting('enable_mergejoin')")).scalar() == "onon"
                 conn.commit()
                 notes = list(listen.connection.driver_connection.notifies(timeout=2, stop_after=1))
                 assert notes, "the live feed heard of the import"
