@@ -409,3 +409,28 @@ def test_a_city_level_in_the_files_and_parents_already_in_the_store(empty_url, t
     assert "in the store but not in the files (kept): 4 units: 88, 880101, 880102, 880103" in out
     units = stored(empty_url)
     assert len(units) == 13 and units["880103-002"]["parent"] == "880103"
+
+
+def test_a_parent_below_or_beside_its_unit_is_refused_with_the_list(empty_url, tmp_path):
+    districts, streets = three_level(114.0, 22.5)
+    fields = ("--code-field", "DM", "--name-field", "MC", "--parent-field", "SJ")
+    d_file, s_file = tmp_path / "d.geojson", tmp_path / "s.geojson"
+    districts.assign(SJ=None).to_file(d_file, driver="GeoJSON")
+    # two streets name another street as their parent: a level beside them, not above
+    beside = streets.copy()
+    beside.loc[[1, 4], "SJ"] = "880101-001"
+    beside.to_file(s_file, driver="GeoJSON")
+    line = refused(run_cli("import-units", "--level", "district", str(d_file), "--level", "street", str(s_file),
+                           *fields, url=empty_url))
+    assert "higher level" in line and "880101-002 (street) -> 880101-001 (street)" in line
+    assert "880102-002 (street) -> 880101-001 (street)" in line
+    assert stored(empty_url) == {}
+    # the districts alone, then a district file naming a street (already stored) as a district's parent
+    streets.to_file(s_file, driver="GeoJSON")
+    ok(run_cli("import-units", "--level", "district", str(d_file), "--level", "street", str(s_file), *fields,
+               url=empty_url))
+    below = districts.assign(SJ=["880102-003", None, None])
+    below.to_file(d_file, driver="GeoJSON")
+    line = refused(run_cli("import-units", "--level", "district", str(d_file), *fields, url=empty_url))
+    assert "880101 (district) -> 880102-003 (street)" in line
+    assert stored(empty_url)["880101"]["parent"] != "880102-003"

@@ -364,10 +364,12 @@ def _default_root_code(codes: list[str]) -> str:
 
 
 def plan_city(units: pd.DataFrame, reports: dict[str, LevelReport], *, store_codes: dict[str, str | None],
-              store_root: tuple[str, str] | None, city_code: str | None, city_name: str | None) -> tuple[pd.DataFrame, str, bool]:
+              store_root: tuple[str, str] | None, city_code: str | None, city_name: str | None,
+              store_levels: dict[str, str] | None = None) -> tuple[pd.DataFrame, str, bool]:
     """Give every unit its parent code and add the root when the files have none.
 
-    `store_codes`: code -> parent code of the units already in the store (parents may refer to them).
+    `store_codes`: code -> parent code of the units already in the store (parents may refer to
+    them); `store_levels`: code -> level of those units.
     """
     units = units.copy()
     present = [lv for lv in LEVELS if lv in set(units["level"])]
@@ -410,7 +412,7 @@ def plan_city(units: pd.DataFrame, reports: dict[str, LevelReport], *, store_cod
     tops = units[units["parent"].isna()]
     if made and tops.empty and store_root:
         # every unit hangs under one already in the store: the city grows, its root stays
-        _refuse_cycles(units, store_codes)
+        _refuse_bad_tree(units, store_codes, store_levels or {})
         return units, store_root[0], False
     if made:
         if tops.empty:
@@ -435,8 +437,21 @@ def plan_city(units: pd.DataFrame, reports: dict[str, LevelReport], *, store_cod
         reports.setdefault("city", LevelReport())
     else:
         units.loc[units["parent"].isna() & (units["level"] != "city"), "parent"] = root
-    _refuse_cycles(units, store_codes)
+    _refuse_bad_tree(units, store_codes, store_levels or {})
     return units, root, made
+
+
+def _refuse_bad_tree(units: pd.DataFrame, store_codes: dict[str, str | None], store_levels: dict[str, str]) -> None:
+    """Parents above their units (a street's parent is no grid: the drill-down and the rollups
+    walk the tree downwards by level), and no loops."""
+    level = {**store_levels, **dict(zip(units["code"], units["level"]))}
+    rank = {lv: i for i, lv in enumerate(LEVELS)}
+    upside = [f"{c} ({lv}) -> {p} ({level[p]})" for c, lv, p in zip(units["code"], units["level"], units["parent"])
+              if isinstance(p, str) and p in level and rank[level[p]] >= rank[lv]]
+    if upside:
+        raise CockpitError(f"a unit's parent must be of a higher level ({' > '.join(LEVELS)}); these are not: "
+                           f"{_listing(upside)} (check the parent field, or the level given to each file)")
+    _refuse_cycles(units, store_codes)
 
 
 def _refuse_cycles(units: pd.DataFrame, store_codes: dict[str, str | None]) -> None:
@@ -483,6 +498,7 @@ def import_units(conn: sa.Connection, sources: list[tuple[str | None, str]], map
     roots = store[store["parent"].isna()]
     store_root = (roots.index[0], roots["name"].iloc[0]) if len(roots) == 1 else None
     plan, root, made = plan_city(units, reports, store_codes=dict(zip(store.index, store["parent"])),
+                                 store_levels=dict(zip(store.index, store["level"])),
                                  store_root=store_root, city_code=city_code, city_name=city_name)
     lines = list(notes)
     if len(store):
