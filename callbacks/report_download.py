@@ -50,7 +50,7 @@ def register(app: Dash) -> None:
                 report = gather(conn, ctx.timezone, period_text=period, by=by or "unit",
                                 level=level if by != "department" else None, group=group or None,
                                 source=source or None, lang=lang)
-            data = reports.render(report, fmt)
+            data = reports.render_apart(report, fmt)
         except Exception as exc:  # noqa: BLE001 — mapped once, in callbacks/errors.py
             return None, errors.message(exc, lang, "report download")
         name = reports.file_name(report, fmt)

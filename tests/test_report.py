@@ -334,3 +334,37 @@ def test_a_period_still_running_says_so_and_draws_no_future_days(demo_url, tmp_p
     assert days == [today.replace(day=1) + timedelta(days=i) for i in range(today.day)]
     r = run_cli("report", "--period", MONTH, "--out", str(tmp_path / "done.xlsx"), url=demo_url)
     assert "尚未结束" not in openpyxl.load_workbook(tmp_path / "done.xlsx")["概览"]["A2"].value
+
+
+def test_the_web_writes_reports_in_a_child_process_with_the_same_content(demo_url, demo_engine, made):
+    """A download on /rank is written by reports.render_apart: in another process (a ~10 s
+    typesetting must not hold the web worker's interpreter lock), the same file as the CLI's."""
+    import io
+    import os
+
+    from cockpit import reports
+    from cockpit.reports.content import gather
+
+    with demo_engine.connect() as conn:
+        report = gather(conn, settings().timezone, period_text=MONTH, by="unit", level="street", group=None,
+                        source=None, lang="zh")
+    xlsx = reports.render_apart(report, "xlsx")
+    pdf = reports.render_apart(report, "pdf")
+    assert reports._apart.submit(os.getpid).result() != os.getpid()
+
+    def sheets(data):
+        book = openpyxl.load_workbook(data if isinstance(data, Path) else io.BytesIO(data))
+        return {ws.title: [[c.value for c in row] for row in ws.iter_rows()] for ws in book.worksheets}
+
+    def unstamped(text):  # the minute each was made at differs
+        return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "…", str(text))
+
+    ours, cli = sheets(xlsx), sheets(made["xlsx"])
+    assert ours.keys() == cli.keys() and all(len(ours[k]) == len(cli[k]) for k in cli)
+    diff = [(name, i, a, b) for name in cli for i, (a, b) in enumerate(zip(ours[name], cli[name]))
+            if list(map(unstamped, a)) != list(map(unstamped, b))]
+    assert not diff, diff[:3]
+    with pdfplumber.open(io.BytesIO(pdf)) as ours, pdfplumber.open(made["pdf"]) as cli:
+        assert [unstamped(p.extract_text()) for p in ours.pages] == [unstamped(p.extract_text()) for p in cli.pages]
+    with pytest.raises(Exception, match="unknown report format"):
+        reports.render_apart(report, "docx")

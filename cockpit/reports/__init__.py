@@ -2,7 +2,13 @@
 gathers what a report says, one module per file format renders it. No Dash in here."""
 from __future__ import annotations
 
-from cockpit.errors import BadRequest
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from cockpit.errors import BadRequest, CockpitError
 
 FORMATS = ("xlsx", "pdf")
 MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -20,6 +26,35 @@ def render(report, fmt: str) -> bytes:
 
         return pdf.render(report)
     raise BadRequest(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+_apart: ProcessPoolExecutor | None = None
+_apart_lock = threading.Lock()
+
+
+def render_apart(report, fmt: str) -> bytes:
+    """render() in a child process, for the web: typesetting and spreadsheet writing are pure
+    Python (a month's grid ranking: ~10 s as PDF, ~2 s as xlsx), which in a web worker would hold
+    the interpreter lock that every other screen served by that worker needs. One child per
+    process, started (spawned: the worker has threads) on first use and kept for the next;
+    downloads in one worker take their turns. COCKPIT_REPORTS_APART=0 writes in the asking
+    thread instead (the plain way bench/report_download.py compares to)."""
+    global _apart
+    if fmt not in FORMATS:
+        raise BadRequest(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if os.environ.get("COCKPIT_REPORTS_APART", "1").strip().lower() in ("0", "off", "no", "false"):
+        return render(report, fmt)
+    with _apart_lock:
+        if _apart is None:
+            _apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = _apart
+    try:
+        return pool.submit(render, report, fmt).result()
+    except BrokenProcessPool:
+        with _apart_lock:
+            if _apart is pool:
+                _apart = None  # the next download starts a new child
+        raise CockpitError(f"the {fmt} report could not be written: its process ended (out of memory?)")
 
 
 def file_name(report, fmt: str) -> str:
