@@ -368,3 +368,34 @@ def test_the_web_writes_reports_in_a_child_process_with_the_same_content(demo_ur
         assert [unstamped(p.extract_text()) for p in ours.pages] == [unstamped(p.extract_text()) for p in cli.pages]
     with pytest.raises(Exception, match="unknown report format"):
         reports.render_apart(report, "docx")
+
+
+def test_the_report_process_ends_with_the_process_that_started_it(demo_engine, tmp_path):
+    """A web worker killed outright (gunicorn's SIGKILL) leaves no report process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
+        "from cockpit import reports\n"
+        "if __name__ == '__main__':\n"
+        "    print(reports._pool().submit(os.getpid).result(), flush=True)\n"
+        "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the report process outlived its parent")

@@ -32,6 +32,27 @@ _apart: ProcessPoolExecutor | None = None
 _apart_lock = threading.Lock()
 
 
+def _die_with_parent() -> None:
+    """In the child: end when the web worker ends, however it ends (a worker killed by gunicorn
+    runs no exit hook to stop its pool, and the child would stay, holding its memory)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the pool's own shutdown at exit is all there is
+        pass
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _apart
+    with _apart_lock:
+        if _apart is None:
+            _apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_die_with_parent)
+        return _apart
+
+
 def render_apart(report, fmt: str) -> bytes:
     """render() in a child process, for the web: typesetting and spreadsheet writing are pure
     Python (a month's grid ranking: ~10 s as PDF, ~2 s as xlsx), which in a web worker would hold
@@ -44,10 +65,7 @@ def render_apart(report, fmt: str) -> bytes:
         raise BadRequest(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if os.environ.get("COCKPIT_REPORTS_APART", "1").strip().lower() in ("0", "off", "no", "false"):
         return render(report, fmt)
-    with _apart_lock:
-        if _apart is None:
-            _apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        pool = _apart
+    pool = _pool()
     try:
         return pool.submit(render, report, fmt).result()
     except BrokenProcessPool:
