@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from dash import ClientsideFunction, Dash, Input, Output, Patch, State, html
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cockpit.metrics.ranking import known_levels, rank
 from cockpit.metrics.unit_view import category_groups
@@ -116,6 +117,24 @@ def register(app: Dash) -> None:
                                    "data-rows": str(len(table.rows))}),
             "status": "",
         }
+
+    @app.callback(Output("rank-by", "value"), Output("rank-level", "value"), Output("rank-period", "value"),
+                  Output("rank-group", "value"), Output("rank-source", "value"),
+                  Input("rank-url", "search"),
+                  State("rank-by", "value"), State("rank-level", "value"), State("rank-period", "value"),
+                  State("rank-group", "value"), State("rank-source", "value"), prevent_initial_call=True)
+    def follow_history(search, *shown):
+        """Back and forward: the controls take the state of the URL the browser went to (which
+        renders it). The URL render() just wrote equals the controls: nothing changes then. A
+        level or period the URL leaves out (the bare /rank, a department ranking's level) stays."""
+        state = url_state.parse_rank(search)
+        wanted = (state.by, state.level, state.period, state.group, state.source)
+        current = (shown[0] or "unit", *shown[1:3], shown[3] or None, shown[4] or None)
+        out = [no_update if w == c or (w is None and i in (1, 2)) else w
+               for i, (w, c) in enumerate(zip(wanted, current))]
+        if all(o is no_update for o in out):
+            raise PreventUpdate
+        return out
 
     @app.callback(Output("rank-grid", "dashGridOptions"), Input("rank-search", "value"), prevent_initial_call=True)
     def quick_filter(text):

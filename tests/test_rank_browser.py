@@ -147,3 +147,37 @@ def test_a_bad_period_in_the_url_is_a_one_line_message(dash_duo, demo_url, use_s
     start(dash_duo, "/rank?period=2026-13")
     dash_duo._wait_for(lambda d: d.find_element(By.ID, "rank-status").text, timeout=25, msg="no message")
     assert dash_duo.find_element("#rank-status").text == "period '2026-13' has no month 13"
+
+
+def test_back_and_forward_bring_the_ranking_of_that_url_back(dash_duo, demo_url, use_store):
+    use_store(demo_url)
+    month = last_month()
+    start(dash_duo, f"/rank?level=district&period={month}&lang=zh")
+    dash_duo._wait_for(lambda d: marker(dash_duo).get("level") == "district", timeout=25, msg="/rank did not render")
+    pick(dash_duo, "rank-level", "街道")
+    dash_duo._wait_for(lambda d: marker(dash_duo).get("level") == "street", timeout=25, msg="level not applied")
+    dash_duo.find_element("#rank-period").click()
+    week = [e for e in dash_duo.driver.find_elements(By.XPATH, "//*[contains(normalize-space(text()), ' · 周')]")
+            if e.is_displayed()][0]
+    week_label = week.text.split(" · ")[0]
+    week.click()
+    dash_duo._wait_for(lambda d: marker(dash_duo).get("period") == week_label, timeout=25, msg="week not applied")
+
+    def shows(level, period):
+        m = marker(dash_duo)
+        rows = rows_on_screen(dash_duo)
+        want = cli_rows(demo_url, "--level", level, "--period", period)
+        return (m.get("level") == level and m.get("period") == period and rows
+                and [r["id"] for r in rows] == [r["key"] for r in want])
+
+    dash_duo.driver.back()
+    dash_duo._wait_for(lambda d: shows("street", month), timeout=25, msg="back did not bring the month back")
+    assert f"period={month}" in dash_duo.driver.current_url
+    assert dash_duo.find_element("#rank-level").text.strip().startswith("街道")
+    dash_duo.driver.back()
+    dash_duo._wait_for(lambda d: shows("district", month), timeout=25, msg="back did not bring the districts back")
+    dash_duo.driver.forward()
+    dash_duo._wait_for(lambda d: shows("street", month), timeout=25, msg="forward did not bring the streets back")
+    dash_duo.driver.forward()
+    dash_duo._wait_for(lambda d: shows("street", week_label), timeout=25, msg="forward did not bring the week back")
+    assert dash_duo.get_logs() == []
