@@ -1,7 +1,8 @@
 """What the rankings page ("/rank") does. Thin: one ranking.rank() per view, no SQL.
 
-The URL is the state (cockpit.ui.url_state.RankState): the page's controls start from it, and
-each change of a control writes it back (rank-url) while the table is rendered again. The
+The URL is the state (cockpit.ui.url_state.RankState): the page's controls start from it, each
+change of a control writes it back (rank-url) while the table is rendered again, and back and
+forward set the controls from the URL gone to. The
 quick-filter box only patches the grid's options; a row clicked opens that unit's drill-down
 with the same days (assets/cockpit_rank.js).
 """
