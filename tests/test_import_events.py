@@ -540,3 +540,97 @@ def test_many_points_are_placed_as_one_at_a_time_would_borders_to_the_lowest_id(
     for i, point in enumerate(edges[:3]):
         assert swept[5000 + i] == lowest[point]
     assert swept[5003] == ids["G11"] and swept[5004] == ids["G22"] and swept[5006] == ids["G21"]
+
+
+BAD_KINDS = {  # a row of each kind of mistake, as a hotline export writes them (columns of BAD_MAPPING)
+    "missing_external_id": {"id": ""},
+    "unparsable_time": {"reported": "yesterday"},
+    "no_location": {"lon": "", "lat": ""},
+    "outside_units": {"lon": "0", "lat": "0"},
+    "unknown_unit": {"lon": "", "lat": "", "unit": "NOPE"},
+    "closed_before_reported": {"status": "done", "closed": "2026-02-01 09:00:00"},
+    "unmapped_status": {"status": "挂起"},
+    "unmapped_source": {"src": "fax"},
+    "bad_rating": {"status": "done", "closed": "2026-03-30 12:00:00", "rating": "7"},
+    "missing_category": {"cat": ""},
+}
+BAD_MAPPING = """
+[columns]
+external_id = "id"
+source = "src"
+category = "cat"
+reported_at = "reported"
+closed_at = "closed"
+status = "status"
+rating = "rating"
+lon = "lon"
+lat = "lat"
+unit_code = "unit"
+
+[values.status]
+open = "reported"
+done = "closed"
+
+[values.source]
+hotline = "hotline_12345"
+"""
+
+
+def test_a_file_with_5_percent_bad_rows_of_every_kind_loads_the_other_95_percent(city, tmp_path, capsys):
+    """22,000 rows, 5 % of them bad: 100 of each kind of BAD_KINDS and 100 repeated keys, shuffled.
+    The other 95 % load (20,900 rows: the bulk path), each kind is counted exactly, and the KPIs
+    equal pandas' over the good rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    n, per_kind = 21_900, 100
+    reported = pd.Timestamp("2026-03-01") + pd.to_timedelta(rng.integers(0, 28 * 86400, n), unit="s")
+    closed = rng.random(n) < 0.7
+    close = reported + pd.to_timedelta(rng.integers(600, 3 * 86400, n), unit="s")
+    rated = closed & (rng.random(n) < 0.6)
+    good = pd.DataFrame({
+        "id": [f"R{i:06d}" for i in range(n)], "src": "hotline", "cat": "SR01", "unit": "",
+        "reported": reported.strftime("%Y-%m-%d %H:%M:%S"),
+        "closed": np.where(closed, close.strftime("%Y-%m-%d %H:%M:%S"), ""),
+        "status": np.where(closed, "done", "open"),
+        "rating": np.where(rated, rng.integers(1, 6, n).astype(str), ""),
+        "lon": np.round(rng.uniform(10.001, 11.999, n), 6).astype(str),
+        "lat": np.round(rng.uniform(50.001, 51.999, n), 6).astype(str),
+    })
+    rows = good.copy()
+    bad_at = rng.permutation(n)[: per_kind * (len(BAD_KINDS) + 1)]
+    kind_of = {}
+    for k, (kind, change) in enumerate(BAD_KINDS.items()):
+        at = bad_at[k * per_kind:(k + 1) * per_kind]
+        for col, value in change.items():
+            rows.loc[at, col] = value
+        kind_of.update(dict.fromkeys(at.tolist(), kind))
+    # repeated keys: a copy of a good row later in the file (the first one of a key loads)
+    originals = [i for i in range(n) if i not in kind_of][:per_kind]
+    rows = pd.concat([rows, good.loc[originals]], ignore_index=True)
+    bad = set(kind_of)
+    good_rows = good.drop(index=list(bad))
+    assert len(rows) == n + per_kind and len(bad) == per_kind * len(BAD_KINDS)
+    path = tmp_path / "five_percent_bad.csv"
+    rows.sample(frac=1, random_state=3).to_csv(path, index=False)
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(BAD_MAPPING, encoding="utf-8")
+
+    out = cli_json(str(path), "--mapping", str(mapping), "--default-deadline-hours", "48", url=city)
+    want = {kind: per_kind for kind in BAD_KINDS} | {"duplicate_in_file": per_kind}
+    assert out["quarantined_by_reason"] == want
+    assert out["read"] == n + per_kind == 22_000 and out["quarantined"] == per_kind * 11 == 0.05 * 22_000
+    assert out["inserted"] == len(good_rows) == n - per_kind * 10
+    assert out["unmapped"] == {"status": {"挂起": per_kind}, "source": {"fax": per_kind}}
+
+    rep = pd.to_datetime(good_rows["reported"])
+    cl = pd.to_datetime(good_rows["closed"].replace("", None))
+    stars = pd.to_numeric(good_rows["rating"].replace("", None))
+    deadline = rep + pd.Timedelta(hours=24)  # SR01's deadline_hours
+    expected = {"volume": len(good_rows), "closed": int(cl.notna().sum()), "closed_on_time": int((cl <= deadline).sum()),
+                "rated": int(stars.notna().sum()), "satisfied": int((stars >= 4).sum())}
+    got = kpi(city, "C")
+    assert {k: got[k] for k in expected} == expected
+    # the summary as an operator reads it (the closing note quotes it)
+    human = run_cli("import-events", str(path), "--mapping", str(mapping), url=city)
+    assert human.returncode == 0 and "unchanged 20,900" in human.stdout, human.stdout
