@@ -3,6 +3,8 @@ security as the web app's role `cockpit_app`, masked and revealed contacts, the 
 log, sign-in throttling and one-time links, revoked wall tokens, and the policies' use of indexes."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -11,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from cockpit import store
 from cockpit.access import audit, scope, users, walltokens
 from cockpit.access.people import Person
+from cockpit.config import settings
 from cockpit.errors import Forbidden, Unauthorized
 from conftest import FOUR_GRIDS, app_url, box_city
 
@@ -348,11 +351,13 @@ def test_the_policy_keeps_index_scans(owner, app):
     with app.begin() as conn:
         scope.apply(conn, Person("tester", "user", "leader", scope_code="D1"))
         conn.execute(sa.text("SET LOCAL enable_seqscan = off"))  # a tiny table: ask what the plan could use
+        # the rollups' days are the city's local days: in UTC's evening Shanghai is a day ahead
+        today = datetime.now(settings().timezone).date()
         plan = "\n".join(conn.execute(sa.text(
-            "EXPLAIN SELECT day, volume FROM kpi_rollup WHERE unit_id = :u AND day BETWEEN current_date - 30 AND "
-            "current_date"), {"u": d1}).scalars())
+            "EXPLAIN SELECT day, volume FROM kpi_rollup WHERE unit_id = :u AND day BETWEEN :t - 30 AND :t"),
+            {"u": d1, "t": today}).scalars())
         rows = conn.execute(sa.text("SELECT count(*) FROM kpi_rollup WHERE unit_id = :u AND day BETWEEN "
-                                    "current_date - 30 AND current_date"), {"u": d1}).scalar()
+                                    ":t - 30 AND :t"), {"u": d1, "t": today}).scalar()
     assert "Index" in plan and "Seq Scan on kpi_rollup" not in plan, plan
     assert rows >= 1
 
