@@ -36,6 +36,7 @@ def test_every_answer_carries_the_security_headers(make_app):
         assert csp["frame-ancestors"] == ["'none'"] and csp["default-src"] == ["'self'"], path
         assert "'unsafe-eval'" not in csp["script-src"] and "'unsafe-inline'" not in csp["script-src"]
         assert any(s.startswith("'sha256-") for s in csp["script-src"])  # Dash's inline scripts, by hash
+        assert len(set(csp["script-src"])) == len(csp["script-src"]), "a hash listed twice"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert "Strict-Transport-Security" not in answer.headers  # plain HTTP on an intranet
