@@ -128,6 +128,29 @@ def test_hotline_export_loads_with_local_times_unit_names_new_categories_and_kpi
             assert t.at == t.closed_at
 
 
+# the columns and values of the hand-made exports with bad rows below
+BAD_MAPPING = """
+[columns]
+external_id = "id"
+source = "src"
+category = "cat"
+reported_at = "reported"
+closed_at = "closed"
+status = "status"
+rating = "rating"
+lon = "lon"
+lat = "lat"
+unit_code = "unit"
+
+[values.status]
+open = "reported"
+done = "closed"
+
+[values.source]
+hotline = "hotline_12345"
+"""
+
+
 def test_bad_rows_are_quarantined_with_reasons_and_counted_exactly(city, tmp_path):
     ok = {"lon": "10.5", "lat": "50.5", "unit": "", "status": "open", "src": "hotline", "rating": "",
           "reported": "2026-03-10 09:00:00", "closed": "", "cat": "SR01"}
@@ -155,26 +178,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted_exactly(city, tmp_pat
     path = tmp_path / "bad.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     mapping = tmp_path / "m.toml"
-    mapping.write_text("""
-[columns]
-external_id = "id"
-source = "src"
-category = "cat"
-reported_at = "reported"
-closed_at = "closed"
-status = "status"
-rating = "rating"
-lon = "lon"
-lat = "lat"
-unit_code = "unit"
-
-[values.status]
-open = "reported"
-done = "closed"
-
-[values.source]
-hotline = "hotline_12345"
-""", encoding="utf-8")
+    mapping.write_text(BAD_MAPPING, encoding="utf-8")
     rejects = tmp_path / "rejects.csv"
     out = cli_json(str(path), "--mapping", str(mapping), "--rejects", str(rejects), url=city)
     want = {"missing_external_id": 1, "unparsable_time": 2, "no_location": 2, "outside_units": 1,
@@ -554,26 +558,6 @@ BAD_KINDS = {  # a row of each kind of mistake, as a hotline export writes them 
     "bad_rating": {"status": "done", "closed": "2026-03-30 12:00:00", "rating": "7"},
     "missing_category": {"cat": ""},
 }
-BAD_MAPPING = """
-[columns]
-external_id = "id"
-source = "src"
-category = "cat"
-reported_at = "reported"
-closed_at = "closed"
-status = "status"
-rating = "rating"
-lon = "lon"
-lat = "lat"
-unit_code = "unit"
-
-[values.status]
-open = "reported"
-done = "closed"
-
-[values.source]
-hotline = "hotline_12345"
-"""
 
 
 def test_a_file_with_5_percent_bad_rows_of_every_kind_loads_the_other_95_percent(city, tmp_path, capsys):
