@@ -142,6 +142,11 @@ def hotspot_settings() -> HotspotSettings:
     )
 
 
+def switched_off(name: str) -> bool:
+    """A bench's switch for the plain way (COCKPIT_VIEW_CACHE=0, COCKPIT_REPORTS_APART=0)."""
+    return os.environ.get(name, "1").strip().lower() in ("0", "off", "no", "false")
+
+
 def _whole(name: str, default: int, what: str = "a whole number of seconds (0 turns it off)",
            least: int = 0) -> int:
     raw = os.environ.get(name, "").strip()

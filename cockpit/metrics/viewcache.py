@@ -41,6 +41,8 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TypeVar
 
+from cockpit.config import switched_off
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,7 @@ def shared(state_dir: Path, layer: str = "viewcache") -> ViewCache:
     with _caches_lock:
         cache = _caches.get((state_dir, layer))
         if cache is None:
-            enabled = os.environ.get("COCKPIT_VIEW_CACHE", "1").strip().lower() not in ("0", "off", "no", "false")
+            enabled = not switched_off("COCKPIT_VIEW_CACHE")
             cache = _caches[(state_dir, layer)] = ViewCache(Path(state_dir) / layer, enabled=enabled)
         return cache
 

@@ -3,11 +3,11 @@ gathers what a report says, one module per file format renders it. No Dash in he
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from cockpit.config import switched_off
 from cockpit.errors import BadRequest, CockpitError
 
 FORMATS = ("xlsx", "pdf")
@@ -61,9 +61,7 @@ def render_apart(report, fmt: str) -> bytes:
     downloads in one worker take their turns. COCKPIT_REPORTS_APART=0 writes in the asking
     thread instead (the plain way bench/report_download.py compares to)."""
     global _apart
-    if fmt not in FORMATS:
-        raise BadRequest(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if os.environ.get("COCKPIT_REPORTS_APART", "1").strip().lower() in ("0", "off", "no", "false"):
+    if switched_off("COCKPIT_REPORTS_APART"):
         return render(report, fmt)
     pool = _pool()
     try:
