@@ -3,8 +3,12 @@
 Sessions are Flask-Login's, in Flask's signed cookie: HttpOnly, SameSite=Lax, Secure when the
 request came over HTTPS, and over after COCKPIT_SESSION_IDLE_MINUTES without a request (the
 cookie is re-signed on each request and refused past that age). The cookie holds only "u:<id>"
-or "w:<id>": the account or wall token is read again on every request, so disabling a user or
-revoking a wall token takes effect at once, on every worker.
+or "w:<id>": the account or wall token is read again after any account changed (the store tells
+every server at once: cockpit/access/kept.py), so disabling a user or revoking a wall token takes
+effect within milliseconds, on every worker. The cookie is re-signed when it is more than
+REFRESH_SECONDS (at most a quarter of the idle time) old, not on every request: a session then
+ends between COCKPIT_SESSION_IDLE_MINUTES minus that and COCKPIT_SESSION_IDLE_MINUTES after its
+last request.
 
   /login        the form (GET) and its answer (POST); ?next= is where to go after
   /logout       ends the session
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -23,8 +28,10 @@ from urllib.parse import urlencode, urlsplit
 import flask
 import flask_login
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
 
 from cockpit.access import users, walltokens
+from cockpit.access.kept import KeptAccounts
 from cockpit.access.people import Person
 from cockpit.config import Settings
 from cockpit.errors import Forbidden, Unauthorized
@@ -34,6 +41,8 @@ from cockpit.callbacks.context import address, process_context
 from cockpit.layouts import signin as signin_page
 
 SECRET_FILE = "session-secret"
+REFRESH_SECONDS = 60  # a session's cookie is signed again when older than this (or a quarter of its life)
+KEPT = KeptAccounts()  # this process's accounts, read again when any changes
 
 
 class SessionUser(flask_login.UserMixin):
@@ -44,9 +53,34 @@ class SessionUser(flask_login.UserMixin):
         return f"{'w' if self.person.kind == 'wall' else 'u'}:{self.person.user_id}"
 
 
-class _SecureOverHttps(SecureCookieSessionInterface):
+class _SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed cookie, Secure over HTTPS, and signed again only when it is older than
+    REFRESH_SECONDS (or changed): signing it on every request was ~5 % of a worker's time under
+    many screens, for an idle timeout counted in minutes."""
+
     def get_cookie_secure(self, app) -> bool:
         return flask.request.is_secure
+
+    def open_session(self, app, request):
+        signer = self.get_signing_serializer(app)
+        value = request.cookies.get(self.get_cookie_name(app)) if signer is not None else None
+        if not value:
+            return super().open_session(app, request)
+        try:
+            data, signed = signer.loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()),
+                                        return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        session = self.session_class(data)
+        session.signed_at = signed  # type: ignore[attr-defined]
+        return session
+
+    def should_set_cookie(self, app, session) -> bool:
+        if session.modified or not session.permanent:
+            return session.modified
+        signed = getattr(session, "signed_at", None)
+        every = min(REFRESH_SECONDS, app.permanent_session_lifetime.total_seconds() / 4)
+        return signed is None or time.time() - signed.timestamp() >= every  # the signer's clock
 
 
 def secret_key(s: Settings) -> str:
@@ -65,11 +99,16 @@ def secret_key(s: Settings) -> str:
 
 def _load(session_id: str) -> SessionUser | None:
     kind, _, raw = (session_id or "").partition(":")
-    if not raw.isdigit():
+    who = users.person_by_id if kind == "u" else walltokens.person_by_id if kind == "w" else None
+    if not raw.isdigit() or who is None:
         return None
-    with process_context().connect() as conn:  # accounts carry no per-unit rows: no scope needed
-        who = (users.person_by_id if kind == "u" else walltokens.person_by_id if kind == "w" else None)
-        found = who(conn, int(raw)) if who else None
+    ctx = process_context()
+
+    def read() -> Person | None:
+        with ctx.connect() as conn:  # accounts carry no per-unit rows: no scope needed
+            return who(conn, int(raw))
+
+    found = KEPT.get(ctx.feed, session_id, read)
     return SessionUser(found) if found else None
 
 
@@ -163,7 +202,7 @@ def register(server: flask.Flask, prefix: str = "/") -> None:
         SESSION_REFRESH_EACH_REQUEST=True,
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
     )
-    server.session_interface = _SecureOverHttps()
+    server.session_interface = _SessionCookie()
     manager = flask_login.LoginManager()
     manager.init_app(server)
     manager.user_loader(_load)

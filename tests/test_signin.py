@@ -11,6 +11,7 @@ import pytest
 
 from cockpit import store
 from cockpit.access import audit, users, walltokens
+from cockpit.callbacks import signin
 
 from conftest import FOUR_GRIDS, box_city, component_ids, router_request, sign_in_link, with_token
 
@@ -180,10 +181,12 @@ def test_an_idle_session_ends(city, monkeypatch):
     name = _user(city)
     client = _app().server.test_client()
     assert _sign_in(client, name).status_code == 302
-    assert client.get("/").status_code == 200
+    r = client.get("/")
+    assert r.status_code == 200 and "Set-Cookie" not in r.headers  # signed a moment ago: not again
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 30)  # within the minute: still signed in (and re-signed)
-    assert client.get("/").status_code == 200
+    r = client.get("/")
+    assert r.status_code == 200 and "cockpit_session=" in r.headers.get("Set-Cookie", "")
     monkeypatch.setattr(time, "time", lambda: real() + 30 + 120)  # two minutes later: over
     r = client.get("/rank")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
@@ -192,11 +195,21 @@ def test_an_idle_session_ends(city, monkeypatch):
 
 def test_disabling_a_user_ends_the_session(city):
     name = _user(city)
-    client = _app().server.test_client()
-    assert _sign_in(client, name).status_code == 302
+    app = _app()
+    client = app.server.test_client()
+    feed = app.server.extensions["cockpit"].feed
+    assert feed.wait_ready() and feed.connected
+    epoch = feed.accounts_epoch
+    assert _sign_in(client, name).status_code == 302  # which writes the account (its sign-in is noted)
+    assert feed.wait_accounts_moved(epoch, 2.0)
     assert client.get("/").status_code == 200
+    reads = signin.KEPT.reads
+    assert client.get("/").status_code == 200 and router_request(client, "/").status_code == 200
+    assert signin.KEPT.reads == reads  # kept: not read again while no account changed
+    epoch = feed.accounts_epoch
     with store.engine(city).begin() as conn:
         users.disable(conn, name)
+    assert feed.wait_accounts_moved(epoch, 2.0)  # the store told this server at once
     r = client.get("/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
     assert router_request(client, "/").status_code == 401
@@ -255,9 +268,13 @@ def test_a_wall_key_opens_the_wall_and_nothing_else(city):
     reports = [k for k in app.callback_map if "report-download.data" in k]
     r = client.post("/_dash-update-component", json=_forged(app, reports[0], {"report-xlsx": 1}))
     assert r.status_code == 403
-    # revoking the token ends the session at the next request
+    # revoking the token ends the session at the next request (once the store has told this
+    # server, which it does at the revocation's commit)
+    feed = app.server.extensions["cockpit"].feed
+    epoch = feed.accounts_epoch
     with store.engine(city).begin() as conn:
         walltokens.revoke(conn, "lobby")
+    assert feed.wait_accounts_moved(epoch, 2.0)
     r = client.get("/wall")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
     assert client.post("/_dash-update-component", json=_forged(app, walls[0])).status_code == 401

@@ -29,6 +29,12 @@ state: then the token is the watermark with the notification's transaction id ap
 after it holds the bare watermark; `is_news` counts that as no news, so no screen refreshes for
 it. If the store goes away the feed says since when, retries with a growing pause (capped), and
 on recovery reads the watermark again: screens refresh if the store changed meanwhile.
+
+The same connection listens on ACCOUNTS_CHANNEL, which statement triggers on `users` and
+`wall_tokens` notify: each such notification (and each reconnection, when some may have been
+missed) moves `accounts_epoch` at once, not on the grid. A process may then keep the accounts it
+has read for as long as the epoch stands (callbacks/signin.py), and still a disabled user or a
+revoked wall is shut out within milliseconds on every worker of every server.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 CHANNEL = "cockpit_events"
+ACCOUNTS_CHANNEL = "cockpit_accounts"  # users or wall tokens changed
 RETRY_FIRST, RETRY_MAX = 0.5, 8.0  # seconds between reconnection attempts: doubling, capped
 QUANTUM = 0.5  # seconds: the wall-clock grid on which every feed reads the watermark
 HISTORY = 600  # token steps remembered with what they touched (minutes at a busy city's pace)
@@ -64,6 +71,22 @@ def install_sql() -> list[str]:
     END $$""",
         "CREATE TRIGGER events_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON events "
         "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_notify_events()",
+        *accounts_install_sql(),
+    ]
+
+
+def accounts_install_sql() -> list[str]:
+    """Whoever changes an account or a wall token (the CLI, the admin page, plain SQL) tells the
+    listening servers, which then forget the accounts they keep."""
+    return [
+        f"""
+    CREATE OR REPLACE FUNCTION cockpit_notify_accounts() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{ACCOUNTS_CHANNEL}', '');
+        RETURN NULL;
+    END $$""",
+        *(f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+          "FOR EACH STATEMENT EXECUTE FUNCTION cockpit_notify_accounts()" for table in ("users", "wall_tokens")),
     ]
 
 
@@ -157,6 +180,7 @@ class ChangeFeed:
         self.lsn: str | None = None  # the primary's WAL position with the token (cockpit/store/replica.py)
         self.store_id: str | None = None  # the database's oid: a store dropped and made again is another
         self.down_since: datetime | None = None  # UTC; None while connected
+        self.accounts_epoch = 0  # moves whenever accounts may have changed (module docstring)
         self.error: str | None = None
         # (token, codes the step to it touched, or None: everything), oldest first
         self._steps: deque[tuple[str, frozenset[str] | None]] = deque(maxlen=HISTORY)
@@ -195,6 +219,11 @@ class ChangeFeed:
         with self._lock:
             self._lock.wait_for(lambda: self.token != token, timeout)
             return self.token
+
+    def wait_accounts_moved(self, epoch: int, timeout: float) -> bool:
+        """Block until `accounts_epoch` is no longer `epoch` (for tests)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.accounts_epoch != epoch, timeout)
 
     def changed_since(self, token: str | None, code: str) -> bool:
         """Whether the store changed for unit `code` since a page read it at `token`: False only
@@ -245,6 +274,16 @@ class ChangeFeed:
                 setattr(self, k, v)
             self._lock.notify_all()
 
+    def _events_among(self, notes) -> psycopg.Notify | None:
+        """The last notification of events among `notes`; an accounts one moves the epoch now."""
+        last = None
+        for note in notes:
+            if note.channel == ACCOUNTS_CHANNEL:
+                self._set(accounts_epoch=self.accounts_epoch + 1)
+            else:
+                last = note
+        return last
+
     def _run(self) -> None:
         try:
             self._listen()
@@ -258,6 +297,7 @@ class ChangeFeed:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=3,
                                      application_name="cockpit-feed") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {ACCOUNTS_CHANNEL}")
                     # the watermark spans the whole store: under row-level security (migration
                     # 0011) this connection sees every row; it reads nothing but two ids
                     conn.execute("SELECT set_config('cockpit.scope_unit', '*', false)")
@@ -266,17 +306,18 @@ class ChangeFeed:
                     self._steps.clear()  # (re)connected: what happened while away is unknown
                     self._steps.append((token, None))
                     self._set(token=token, lsn=conn.execute(LSN).fetchone()[0], store_id=str(oid), down_since=None,
-                              error=None)
+                              error=None, accounts_epoch=self.accounts_epoch + 1)  # changes while away unheard
                     pause = RETRY_FIRST
                     while not self._stop.is_set():
-                        last = None
-                        for last in conn.notifies(timeout=self.poll_seconds, stop_after=1):
-                            pass
-                        if last is None:
+                        heard = list(conn.notifies(timeout=self.poll_seconds, stop_after=1))
+                        if not heard:
                             conn.execute("SELECT 1")  # notices a server that went away while idle
                             continue
-                        for last in conn.notifies(timeout=until_next_read()):  # the rest, to the grid
-                            pass
+                        last = self._events_among(heard)
+                        for note in conn.notifies(timeout=until_next_read()):  # the rest, to the grid
+                            last = self._events_among([note]) or last
+                        if last is None:  # accounts only
+                            continue
                         mark = conn.execute(WATERMARK).fetchone()[0]
                         new = next_token(self.token, mark, last.payload)
                         if new != self.token:
