@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from cockpit.metrics import viewcache
+from cockpit.metrics import viewcache, warmup
 from cockpit.metrics.live_view import wall_city, wall_focus
 from cockpit.metrics.viewcache import view_key
 from cockpit.ui import url_state
@@ -75,6 +75,23 @@ REFRESH = {
 }
 
 
+def views(ctx, focus: str | None) -> dict:
+    """What a wall of `focus` shows, as the context's person may see it, at the store's current
+    token: the part every wall of the scope shows is computed once, whatever each one focuses on."""
+    tz = ctx.timezone
+    token = ctx.feed.version
+
+    def ask(kind: str, *args, question):
+        def compute():
+            with ctx.connect() as conn:
+                return question(conn)
+        key = view_key(token, ctx.describe(), ctx.person.scope_key, kind, str(tz), *args)
+        return viewcache.shared(ctx.settings.state_dir).get(key, compute)
+
+    city = ask("wall-city", question=lambda conn: wall_city(conn, tz))
+    return {**city, **ask("wall-focus", focus, question=lambda conn: wall_focus(conn, focus, tz, city=city))}
+
+
 def register(app: Dash) -> None:
     prefix = app.config.requests_pathname_prefix
     shared_answers.share(REFRESH, shared_answers.whole_store)
@@ -87,22 +104,13 @@ def register(app: Dash) -> None:
     def refresh(_token, focus, known, sigs, lang):
         ctx = context()
         tz = ctx.timezone
-
-        def ask(kind: str, *args, question):
-            def compute():
-                with ctx.connect() as conn:
-                    return question(conn)
-            key = view_key(token, ctx.describe(), ctx.person.scope_key, kind, str(tz), *args)
-            return viewcache.shared(ctx.settings.state_dir).get(key, compute)
-
         try:
-            token = ctx.feed.version
-            # the part every wall of the scope shows is computed once, whatever each one focuses on
-            city = ask("wall-city", question=lambda conn: wall_city(conn, tz))
-            view = {**city, **ask("wall-focus", focus, question=lambda conn: wall_focus(conn, focus, tz, city=city))}
+            view = views(ctx, focus)
         except Exception as exc:  # noqa: BLE001 — keep the last picture; the badge says since when
             log_failure(exc)
             return unchanged(REFRESH)
+        # made again for each new token before the walls are told of it (cockpit.metrics.warmup)
+        warmup.remember((ctx.describe(), ctx.person.scope_key, "wall", str(tz), focus), lambda: views(ctx, focus))
         now = datetime.now(timezone.utc)
         sections = {
             "cards": layout.numbers(view["city"]),

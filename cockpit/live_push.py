@@ -15,6 +15,9 @@ Who may open one is decided by the app's own guard: the stream first asks the ap
 `<prefix>/_live/check` with the browser's cookies (callbacks/guard.py answers it like any
 request: signed in, or a wall screen), and streams only on a 204.
 
+Before a new token is sent, the hub has the views this process's screens asked for lately
+computed for it (cockpit.metrics.warmup): the refreshes the token sets off then find them made.
+
 A stream that shows one unit (`unit=`, the drill-down) is sent only the tokens whose step touched
 that unit's subtree (ChangeFeed.changed_since), and at least every STALE seconds a token if the
 store changed at all (for what moves with the clock alone: overdue, today). A wall is sent every
@@ -29,6 +32,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from cockpit.metrics import warmup
 from cockpit.metrics.changes import is_news
 
 PATH = "_live/stream"
@@ -41,14 +45,20 @@ MAX_PARAM = 200  # characters of a unit code or token in the URL
 
 
 class _Hub:
-    """Wakes every stream of this process's event loop when the change feed's token moves."""
+    """Wakes every stream of this process's event loop when the change feed's token moves, once
+    the views for that token are warmed."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, feed_of: Callable):
         self.loop = loop
         self.feed_of = feed_of
         self.changed: asyncio.Future = loop.create_future()
         self.streams = 0
+        self.announced: str | None = None  # the newest token whose views were warmed
         threading.Thread(target=self._watch, name="cockpit-live-push", daemon=True).start()
+
+    def token(self, feed) -> str | None:
+        """The token streams send: the announced one (the feed's own before the first)."""
+        return self.announced if self.announced is not None else feed.token
 
     def _watch(self) -> None:
         token = None
@@ -58,6 +68,9 @@ class _Hub:
             except Exception:  # noqa: BLE001 — no store configured yet, or it went away: try again
                 time.sleep(1)
                 continue
+            if token is not None and token != self.announced:
+                warmup.warm()
+            self.announced = token
             self.loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
@@ -139,7 +152,7 @@ async def _stream(hub: _Hub, send, receive, unit: str | None, token: str | None)
     try:
         while not gone.done():
             feed = hub.feed_of()
-            now = feed.token
+            now = hub.token(feed)
             if now is not None and is_news(now, sent):
                 due = unit is None or time.monotonic() - sent_at > STALE
                 if not due:
