@@ -123,3 +123,93 @@ def test_a_served_stream_pushes_tokens_to_signed_in_screens_only(databases):
     finally:
         server.terminate()
         server.wait(15)
+
+
+def test_a_new_token_reaches_the_walls_once_their_views_are_made(databases, use_store, tmp_path):
+    """The hub warms the views its walls asked for (cockpit.metrics.warmup) before it sends a
+    new token: when the token arrives, the views for it are in the view cache although no
+    screen has asked since the change."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from cockpit.callbacks.app import create_app
+    from cockpit.demo.load import load_demo
+
+    url = use_store(databases.create("warm"))
+    load_demo(store.engine(url), grids=30, events=50, days=2, progress=lambda _: None)
+    district = _districts(url)[0]
+    wall = next(k for k, v in create_app().callback_map.items()
+                if "wall-sigs.data" in k and v["inputs"][0]["id"] == "wall-live-token")
+    port = free_port()
+    env = {**os.environ, "COCKPIT_STATE_DIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "serve", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _ready(port)
+        browser = _browser()
+        assert _get(browser, f"http://127.0.0.1:{port}/?token={sign_in_link('leader', url=url)}")[0] == 200
+        cookie = "; ".join(f"{c.name}={c.value}" for h in browser.handlers if hasattr(h, "cookiejar")
+                           for c in h.cookiejar)
+        conn, stream = _stream(port, "/_live/stream?page=wall", cookie)
+        first = _next_token(stream, 5)
+        parts = wall[2:-2].split("...")
+        body = {"output": wall, "outputs": [dict(zip(("id", "property"), p.rsplit(".", 1))) for p in parts],
+                "inputs": [{"id": "wall-live-token", "property": "data", "value": first},
+                           {"id": "wall-focus", "property": "data", "value": district}],
+                "state": [{"id": "wall-ticker-ids", "property": "data", "value": None},
+                          {"id": "wall-sigs", "property": "data", "value": None},
+                          {"id": "lang", "property": "data", "value": "zh"}],
+                "changedPropIds": ["wall-live-token.data"]}
+        asked = urllib.request.Request(f"http://127.0.0.1:{port}/_dash-update-component", json.dumps(body).encode(),
+                                       {"Content-Type": "application/json"})
+        with browser.open(asked, timeout=30) as r:
+            assert r.status == 200 and "wall-sigs" in json.loads(r.read())["response"]
+        views = tmp_path / "viewcache"
+        before = {p.name for p in views.glob("*.pickle")}
+        assert len(before) == 2  # the city's part and the focus's, for the first token
+        with store.engine(url).begin() as c:
+            c.execute(INSERT_IN, {"ext": "WARM-1", "district": district})
+        pushed = _next_token(stream, 5)
+        assert pushed and pushed != first
+        made = {p.name for p in views.glob("*.pickle")} - before
+        assert len(made) == 2, made  # both made for the new token before it was sent, by nobody's request
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+def test_warming_runs_what_was_asked_lately_within_its_budget(monkeypatch):
+    from cockpit.metrics import warmup
+
+    warmup.forget_all()
+    ran = []
+    clock = [1000.0]
+    monkeypatch.setattr(warmup.time, "monotonic", lambda: clock[0])
+    warmup.remember(("scope", "wall", None), lambda: ran.append("city"))
+    warmup.remember(("scope", "wall", ["odd"]), lambda: ran.append("odd"))  # unhashable arguments name one too
+    warmup.remember(("scope", "wall", None), lambda: ran.append("city again"))  # the newer recipe replaces
+    assert warmup.warm() == 2 and sorted(ran) == ["city again", "odd"]
+    clock[0] += warmup.FORGET_AFTER + 1  # nobody asked since: the walls were closed
+    ran.clear()
+    assert warmup.warm() == 0 and ran == []
+
+    def slow():
+        clock[0] += 1.0  # each takes a second: the budget stops the rest, which wait for their ask
+        ran.append("slow")
+
+    def broken():
+        raise RuntimeError("store gone")
+
+    for i in range(5):
+        warmup.remember(("scope", "slow", i), slow)
+    clock[0] += 0.001
+    warmup.remember(("scope", "broken"), broken)
+    failed, over = warmup.stats["failed"], warmup.stats["over_budget"]
+    clock[0] += 0.001  # the broken one was asked last: it runs first, fails and is skipped
+    assert warmup.warm(budget=2.5) == 3 and ran == ["slow"] * 3  # at 0, 1 and 2 s; not at 3
+    assert warmup.stats["failed"] == failed + 1 and warmup.stats["over_budget"] == over + 1
+    warmup.forget_all()
