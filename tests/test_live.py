@@ -58,6 +58,17 @@ def test_the_change_feed_moves_on_commit_and_not_on_rollback(databases, feeds):
         conn.execute(sa.text("DELETE FROM events WHERE external_id = 'LIVE-1'"))
 
 
+def test_a_store_given_in_sqlalchemy_form_has_a_feed_too(empty_url, feeds):
+    """COCKPIT_DATABASE_URL=postgresql+psycopg://… works for the engines; the feed, which psycopg
+    opens by itself, used to fail on it ("missing '='") and no screen ever refreshed."""
+    given = store.engine(empty_url).url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    assert given.startswith("postgresql+psycopg://")
+    feed = changes.feed_for(given)
+    assert feed.wait_ready(10) and feed.connected and feed.error is None
+    assert changes.feed_for(store.engine(empty_url).url.set(drivername="postgresql")
+                            .render_as_string(hide_password=False)) is feed  # one feed per store
+
+
 def test_the_feed_says_since_when_the_store_is_unreachable(feeds):
     feed = changes.ChangeFeed("postgresql://nobody@127.0.0.1:1/none").start()
     assert feed.wait_ready(10)

@@ -21,7 +21,7 @@ from cockpit.config import settings
 from cockpit.demo.city import MAX_DISTRICTS, City, build_city
 from cockpit.errors import CockpitError
 from cockpit.store.database import BULK_LOAD_KEY
-from cockpit.store.database import check, connect
+from cockpit.store.database import check, connect, libpq_url
 
 STORE_TABLES = ("planted_anomalies, warnings, kpi_rollup, stage_rollup, rollup_units, event_transitions, events, "
                 "unit_closure, units, categories, departments")
@@ -236,8 +236,8 @@ def load_demo(eng: Engine, *, seed: int = 7, grids: int = 3000, events: int = 51
     finally:
         raw.close()
     progress(f"data in after {time.monotonic() - started:.0f} s; building keys, indexes and constraints ...")
-    libpq_url = eng.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    restore.run(lambda: psycopg.connect(libpq_url, autocommit=True), progress)
+    libpq = libpq_url(eng.url.render_as_string(hide_password=False))
+    restore.run(lambda: psycopg.connect(libpq, autocommit=True), progress)
     with eng.begin() as conn:
         heat.rebuild(conn)  # the recent hours only (heat.RETAIN), through the restored indexes
         rollup.fill_rank_rollups(conn)  # one pass over the events, through the restored indexes

@@ -338,6 +338,9 @@ _feeds_lock = threading.Lock()
 
 def feed_for(libpq_url: str) -> ChangeFeed:
     """This process's feed for a store (started on first use; one per store URL)."""
+    from cockpit.store import database
+
+    libpq_url = database.libpq_url(libpq_url)  # one feed per store, whichever form its URL was given in
     with _feeds_lock:
         feed = _feeds.get(libpq_url)
         if feed is None or not feed.alive:  # a thread that ended for any reason is replaced

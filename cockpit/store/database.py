@@ -67,6 +67,12 @@ def sqlalchemy_url(libpq_url: str) -> sa.URL:
     return url.set(drivername="postgresql+psycopg")
 
 
+def libpq_url(url: str) -> str:
+    """The same URL as libpq reads it: a store given in SQLAlchemy's form (postgresql+psycopg://)
+    works wherever psycopg connects by itself (the change feed), not only through an engine."""
+    return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def describe(url: str) -> str:
     """host:port/db of a URL, without its password, for messages."""
     try:
