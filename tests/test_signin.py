@@ -372,3 +372,28 @@ def test_only_the_exact_sign_in_paths_are_open(city, path):
         assert r.status_code == 401 and r.get_json() == {"error": "sign in first"}, (path, r.status_code)
     else:
         assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), (path, r.status_code)
+
+
+def test_kept_accounts_belong_to_their_store_and_feed():
+    """Account ids are per store, and epochs per feed: "u:1" of one store is never served for
+    "u:1" of another, nor an account kept under a feed that was replaced (it numbers afresh)."""
+    from types import SimpleNamespace
+
+    from cockpit.access.kept import KeptAccounts
+    from cockpit.access.people import Person
+
+    kept = KeptAccounts()
+    a = SimpleNamespace(url="postgresql://h/a", connected=True, accounts_epoch=1)
+    b = SimpleNamespace(url="postgresql://h/b", connected=True, accounts_epoch=1)
+    wang = Person(name="wang", kind="user", role="officer", scope_code="D1")
+    li = Person(name="li", kind="user", role="leader", scope_code=None)
+    assert kept.get(a, "u:1", lambda: wang) is wang
+    assert kept.get(b, "u:1", lambda: li) is li  # same id, same epoch, another store
+    assert kept.get(a, "u:1", lambda: li) is wang and kept.get(b, "u:1", lambda: wang) is li  # each kept
+    reads = kept.reads
+    again = SimpleNamespace(url=a.url, connected=True, accounts_epoch=1)  # a's feed replaced
+    assert kept.get(again, "u:1", lambda: None) is None and kept.reads == reads + 1
+    a.accounts_epoch = 2  # an account changed
+    assert kept.get(a, "u:1", lambda: li) is li
+    down = SimpleNamespace(url=b.url, connected=False, accounts_epoch=1)  # a feed that lost the store keeps nothing
+    assert kept.get(down, "u:1", lambda: wang) is wang and kept.get(down, "u:1", lambda: None) is None

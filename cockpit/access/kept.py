@@ -22,7 +22,9 @@ MAX_AGE = 60.0  # seconds: a backstop; the epoch is what normally ends a kept ac
 class KeptAccounts:
     def __init__(self, max_age: float = MAX_AGE):
         self.max_age = max_age
-        self._kept: dict[str, tuple[int, float, Person | None]] = {}
+        # (the store's URL, the session's account) -> (the feed, its epoch, when read, the account):
+        # ids are per store, and an epoch counts only within the feed that numbered it
+        self._kept: dict[tuple[str, str], tuple[object, int, float, Person | None]] = {}
         self._lock = threading.Lock()
         self.reads = 0  # accounts read from the store (tests count them)
 
@@ -30,16 +32,17 @@ class KeptAccounts:
         """The account `key` names (None: disabled, revoked or unknown), read by `read` unless
         this process read it since the feed's accounts epoch last moved."""
         epoch = feed.accounts_epoch if feed.connected else None  # read before the account
+        where = (feed.url, key)
         if epoch is not None:
             with self._lock:
-                hit = self._kept.get(key)
-            if hit is not None and hit[0] == epoch and time.monotonic() - hit[1] < self.max_age:
-                return hit[2]
+                hit = self._kept.get(where)
+            if hit is not None and hit[0] is feed and hit[1] == epoch and time.monotonic() - hit[2] < self.max_age:
+                return hit[3]
         found = read()
         with self._lock:
             self.reads += 1
             if epoch is not None:
-                self._kept[key] = (epoch, time.monotonic(), found)
+                self._kept[where] = (feed, epoch, time.monotonic(), found)
         return found
 
     def forget(self) -> None:
