@@ -11,7 +11,7 @@ token off the request threads, before the burst of refreshes instead of inside i
 
 Several workers each warm what they remember, through the view cache's file lock
 (cockpit.metrics.viewcache): one computes a view, the others read it. A recipe not asked for
-FORGET_AFTER seconds is dropped (a wall closed, an officer gone elsewhere), so warming follows
+FORGET_AFTER seconds is dropped (a wall closed or turned to another focus), so warming follows
 the screens that are open. Warming stops after BUDGET seconds, and a failing recipe is logged
 and skipped: a change is never held back for long, and a screen whose view was not warmed
 computes it as before.
